@@ -1,0 +1,2 @@
+//! Mosaic differential privacy family: mechanisms, accountants, DP-SGD.
+#![deny(missing_docs)]

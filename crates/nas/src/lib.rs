@@ -1,0 +1,2 @@
+//! Mosaic neural architecture search family: search spaces, strategies, evaluators.
+#![deny(missing_docs)]

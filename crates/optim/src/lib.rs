@@ -1,0 +1,2 @@
+//! Mosaic optimizer family: the optimizer interface, host-owned state and the step driver.
+#![deny(missing_docs)]

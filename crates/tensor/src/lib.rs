@@ -1,0 +1,14 @@
+//! Mosaic tensor core.
+//!
+//! Owned contiguous tensors ([`Tensor`]) with a [`Shape`] and a [`DType`], borrowed views,
+//! dtype conversion with round-to-nearest-even, memory-mapped safetensors I/O (single files and
+//! sharded Hugging Face checkpoints) and deterministic rayon kernels.
+#![deny(missing_docs)]
+
+mod dtype;
+mod error;
+mod shape;
+
+pub use dtype::DType;
+pub use error::{Result, TensorError};
+pub use shape::Shape;

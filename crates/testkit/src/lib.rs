@@ -1,0 +1,2 @@
+//! Mosaic testkit: proptest strategies and conformance suites for plugins.
+#![deny(missing_docs)]
