@@ -5,6 +5,7 @@
 //! sharded Hugging Face checkpoints) and deterministic rayon kernels.
 #![deny(missing_docs)]
 
+pub mod convert;
 mod dtype;
 mod error;
 mod shape;

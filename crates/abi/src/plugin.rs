@@ -1,0 +1,344 @@
+//! The plugin root module and the builder plugin authors fill in.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use abi_stable::{
+    declare_root_module_statics,
+    library::RootModule,
+    package_version_strings,
+    prefix_type::PrefixTypeTrait,
+    sabi_types::VersionStrings,
+    std_types::{RResult, RStr, RString, RVec},
+    StableAbi,
+};
+
+use crate::family::{dp, ldp, merge, nas, optim};
+use crate::{
+    Accountant, AccountantBox, AlgorithmDescriptor, ErrorKind, Family, FrequencyOracle,
+    FrequencyOracleBox, Mechanism, MechanismBox, MergeMethod, MergeMethodBox, Optimizer,
+    OptimizerBox, ParamMap, ParamScope, RError, RngSeed, SearchSpace, SearchStrategy,
+    SearchStrategyBox, ABI_VERSION,
+};
+
+/// Run `f`, turning a panic into an [`RError`] of kind [`ErrorKind::Panic`] that names the call.
+/// Every call the export macro generates goes through this.
+pub fn guard<T>(call: &str, f: impl FnOnce() -> Result<T, RError>) -> RResult<T, RError> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => RResult::ROk(v),
+        Ok(Err(e)) => RResult::RErr(e),
+        Err(payload) => {
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "non-string panic payload".to_string());
+            RResult::RErr(RError::new(ErrorKind::Panic, format!("in `{call}`: {msg}")))
+        }
+    }
+}
+
+/// What a plugin library says about itself.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct PluginInfo {
+    /// The plugin's name (`merge-basic`).
+    pub name: RString,
+    /// The plugin's own version (its crate version).
+    pub version: RString,
+    /// The [`ABI_VERSION`] it was built against.
+    pub abi_version: u32,
+    /// Its algorithms.
+    pub algorithms: RVec<AlgorithmDescriptor>,
+}
+
+/// The root module every plugin library exports (an `abi_stable` prefix type, so fields can be
+/// appended in later versions without breaking plugins built earlier).
+#[repr(C)]
+#[derive(StableAbi)]
+#[sabi(kind(Prefix(prefix_ref = PluginModRef)))]
+#[sabi(missing_field(panic))]
+pub struct PluginMod {
+    /// The plugin's name, version, ABI version and algorithm descriptors.
+    pub info: extern "C" fn() -> RResult<PluginInfo, RError>,
+    /// Construct a merge method. Parameters are constructor parameters (global scope).
+    pub new_merge: extern "C" fn(RStr<'_>, &ParamMap) -> RResult<MergeMethodBox, RError>,
+    /// Construct an optimizer from its hyperparameters.
+    pub new_optimizer: extern "C" fn(RStr<'_>, &ParamMap) -> RResult<OptimizerBox, RError>,
+    /// Construct a DP mechanism.
+    pub new_mechanism: extern "C" fn(RStr<'_>, &ParamMap) -> RResult<MechanismBox, RError>,
+    /// Construct a DP accountant.
+    pub new_accountant: extern "C" fn(RStr<'_>, &ParamMap) -> RResult<AccountantBox, RError>,
+    /// Construct an LDP frequency oracle.
+    pub new_ldp_oracle: extern "C" fn(RStr<'_>, &ParamMap) -> RResult<FrequencyOracleBox, RError>,
+    /// Construct a NAS strategy over a space, with a seed.
+    #[sabi(last_prefix_field)]
+    pub new_nas_strategy: extern "C" fn(
+        RStr<'_>,
+        &SearchSpace,
+        &ParamMap,
+        RngSeed,
+    ) -> RResult<SearchStrategyBox, RError>,
+}
+
+impl RootModule for PluginModRef {
+    declare_root_module_statics! {PluginModRef}
+    const BASE_NAME: &'static str = "mosaic_plugin";
+    const NAME: &'static str = "mosaic_plugin";
+    const VERSION_STRINGS: VersionStrings = package_version_strings!();
+}
+
+type Ctor<T> = Box<dyn Fn(&ParamMap) -> Result<T, RError> + Send + Sync>;
+type NasCtor = Box<
+    dyn Fn(&SearchSpace, &ParamMap, RngSeed) -> Result<Box<dyn SearchStrategy>, RError>
+        + Send
+        + Sync,
+>;
+
+enum Constructor {
+    Merge(Ctor<Box<dyn MergeMethod>>),
+    Optim(Ctor<Box<dyn Optimizer>>),
+    Mechanism(Ctor<Box<dyn Mechanism>>),
+    Accountant(Ctor<Box<dyn Accountant>>),
+    Ldp(Ctor<Box<dyn FrequencyOracle>>),
+    Nas(NasCtor),
+}
+
+struct Entry {
+    descriptor: AlgorithmDescriptor,
+    ctor: Constructor,
+}
+
+/// A plugin under construction: its name, version and algorithms with their constructors.
+///
+/// ```ignore
+/// fn plugin() -> Plugin {
+///     Plugin::new("merge-basic", env!("CARGO_PKG_VERSION"))
+///         .merge(linear_descriptor(), |p| Ok(Linear::new(p)?))
+/// }
+/// mosaic_abi::export_plugin!(plugin);
+/// ```
+///
+/// Constructors receive parameters already validated against the descriptor (global scope)
+/// with defaults filled in.
+pub struct Plugin {
+    name: String,
+    version: String,
+    abi_version: u32,
+    entries: Vec<Entry>,
+}
+
+impl Plugin {
+    /// A plugin with no algorithms yet.
+    pub fn new(name: &str, version: &str) -> Plugin {
+        Plugin {
+            name: name.to_string(),
+            version: version.to_string(),
+            abi_version: ABI_VERSION,
+            entries: Vec::new(),
+        }
+    }
+
+    /// Claim another ABI version. Only for testing the host's version check.
+    #[doc(hidden)]
+    pub fn with_abi_version(mut self, v: u32) -> Plugin {
+        self.abi_version = v;
+        self
+    }
+
+    fn push(mut self, descriptor: AlgorithmDescriptor, family: Family, ctor: Constructor) -> Self {
+        assert_eq!(
+            descriptor.family, family,
+            "descriptor of `{}` registered under the wrong family",
+            descriptor.name
+        );
+        self.entries.push(Entry { descriptor, ctor });
+        self
+    }
+
+    /// Add a merge method.
+    pub fn merge<M: MergeMethod>(
+        self,
+        descriptor: AlgorithmDescriptor,
+        ctor: impl Fn(&ParamMap) -> Result<M, RError> + Send + Sync + 'static,
+    ) -> Plugin {
+        let c: Ctor<Box<dyn MergeMethod>> = Box::new(move |p| Ok(Box::new(ctor(p)?)));
+        self.push(descriptor, Family::Merge, Constructor::Merge(c))
+    }
+
+    /// Add an optimizer.
+    pub fn optimizer<O: Optimizer>(
+        self,
+        descriptor: AlgorithmDescriptor,
+        ctor: impl Fn(&ParamMap) -> Result<O, RError> + Send + Sync + 'static,
+    ) -> Plugin {
+        let c: Ctor<Box<dyn Optimizer>> = Box::new(move |p| Ok(Box::new(ctor(p)?)));
+        self.push(descriptor, Family::Optim, Constructor::Optim(c))
+    }
+
+    /// Add a DP mechanism.
+    pub fn mechanism<M: Mechanism>(
+        self,
+        descriptor: AlgorithmDescriptor,
+        ctor: impl Fn(&ParamMap) -> Result<M, RError> + Send + Sync + 'static,
+    ) -> Plugin {
+        let c: Ctor<Box<dyn Mechanism>> = Box::new(move |p| Ok(Box::new(ctor(p)?)));
+        self.push(descriptor, Family::DpMechanism, Constructor::Mechanism(c))
+    }
+
+    /// Add a DP accountant.
+    pub fn accountant<A: Accountant>(
+        self,
+        descriptor: AlgorithmDescriptor,
+        ctor: impl Fn(&ParamMap) -> Result<A, RError> + Send + Sync + 'static,
+    ) -> Plugin {
+        let c: Ctor<Box<dyn Accountant>> = Box::new(move |p| Ok(Box::new(ctor(p)?)));
+        self.push(descriptor, Family::DpAccountant, Constructor::Accountant(c))
+    }
+
+    /// Add an LDP frequency oracle.
+    pub fn ldp_oracle<O: FrequencyOracle>(
+        self,
+        descriptor: AlgorithmDescriptor,
+        ctor: impl Fn(&ParamMap) -> Result<O, RError> + Send + Sync + 'static,
+    ) -> Plugin {
+        let c: Ctor<Box<dyn FrequencyOracle>> = Box::new(move |p| Ok(Box::new(ctor(p)?)));
+        self.push(descriptor, Family::LdpOracle, Constructor::Ldp(c))
+    }
+
+    /// Add a NAS strategy.
+    pub fn nas_strategy<S: SearchStrategy>(
+        self,
+        descriptor: AlgorithmDescriptor,
+        ctor: impl Fn(&SearchSpace, &ParamMap, RngSeed) -> Result<S, RError> + Send + Sync + 'static,
+    ) -> Plugin {
+        let c: NasCtor = Box::new(move |s, p, seed| Ok(Box::new(ctor(s, p, seed)?)));
+        self.push(descriptor, Family::NasStrategy, Constructor::Nas(c))
+    }
+
+    /// The plugin's self-description.
+    pub fn info(&self) -> PluginInfo {
+        PluginInfo {
+            name: self.name.as_str().into(),
+            version: self.version.as_str().into(),
+            abi_version: self.abi_version,
+            algorithms: self.entries.iter().map(|e| e.descriptor.clone()).collect(),
+        }
+    }
+
+    fn find(&self, family: Family, name: &str) -> Result<&Entry, RError> {
+        self.entries
+            .iter()
+            .find(|e| e.descriptor.family == family && e.descriptor.name.as_str() == name)
+            .ok_or_else(|| {
+                RError::unsupported(format!(
+                    "plugin `{}` has no {family} algorithm `{name}`",
+                    self.name
+                ))
+            })
+    }
+
+    fn resolve(&self, entry: &Entry, params: &ParamMap) -> Result<ParamMap, RError> {
+        params.resolve(&entry.descriptor.params, ParamScope::Global)
+    }
+}
+
+/// Gives the export macro's generic entry points access to one plugin's [`Plugin`].
+pub trait PluginSource: 'static {
+    /// The plugin (built once, lazily).
+    fn plugin() -> &'static Plugin;
+}
+
+macro_rules! ctor_fn {
+    ($fn_name:ident, $family:expr, $variant:ident, $boxty:ty, $wrap:path) => {
+        extern "C" fn $fn_name<P: PluginSource>(
+            name: RStr<'_>,
+            params: &ParamMap,
+        ) -> RResult<$boxty, RError> {
+            guard("constructor", || {
+                let plugin = P::plugin();
+                let entry = plugin.find($family, name.as_str())?;
+                let params = plugin.resolve(entry, params)?;
+                match &entry.ctor {
+                    Constructor::$variant(c) => Ok($wrap(c(&params)?)),
+                    _ => Err(RError::unsupported(format!(
+                        "`{name}` is not a {} algorithm",
+                        $family
+                    ))),
+                }
+            })
+        }
+    };
+}
+
+ctor_fn!(
+    new_merge_impl,
+    Family::Merge,
+    Merge,
+    MergeMethodBox,
+    merge::into_ffi
+);
+ctor_fn!(
+    new_optimizer_impl,
+    Family::Optim,
+    Optim,
+    OptimizerBox,
+    optim::into_ffi
+);
+ctor_fn!(
+    new_mechanism_impl,
+    Family::DpMechanism,
+    Mechanism,
+    MechanismBox,
+    dp::mechanism_into_ffi
+);
+ctor_fn!(
+    new_accountant_impl,
+    Family::DpAccountant,
+    Accountant,
+    AccountantBox,
+    dp::accountant_into_ffi
+);
+ctor_fn!(
+    new_ldp_oracle_impl,
+    Family::LdpOracle,
+    Ldp,
+    FrequencyOracleBox,
+    ldp::into_ffi
+);
+
+extern "C" fn new_nas_strategy_impl<P: PluginSource>(
+    name: RStr<'_>,
+    space: &SearchSpace,
+    params: &ParamMap,
+    seed: RngSeed,
+) -> RResult<SearchStrategyBox, RError> {
+    guard("constructor", || {
+        let plugin = P::plugin();
+        let entry = plugin.find(Family::NasStrategy, name.as_str())?;
+        let params = plugin.resolve(entry, params)?;
+        match &entry.ctor {
+            Constructor::Nas(c) => Ok(nas::into_ffi(c(space, &params, seed)?)),
+            _ => Err(RError::unsupported(format!(
+                "`{name}` is not a NAS strategy"
+            ))),
+        }
+    })
+}
+
+extern "C" fn info_impl<P: PluginSource>() -> RResult<PluginInfo, RError> {
+    guard("info", || Ok(P::plugin().info()))
+}
+
+/// Build the root module for plugin `P` (used by [`crate::export_plugin!`]).
+pub fn root_module<P: PluginSource>() -> PluginModRef {
+    PluginMod {
+        info: info_impl::<P>,
+        new_merge: new_merge_impl::<P>,
+        new_optimizer: new_optimizer_impl::<P>,
+        new_mechanism: new_mechanism_impl::<P>,
+        new_accountant: new_accountant_impl::<P>,
+        new_ldp_oracle: new_ldp_oracle_impl::<P>,
+        new_nas_strategy: new_nas_strategy_impl::<P>,
+    }
+    .leak_into_prefix()
+}

@@ -1,0 +1,239 @@
+use abi_stable::{
+    std_types::{RSlice, RSliceMut},
+    StableAbi,
+};
+use mosaic_tensor::DType;
+
+use crate::RError;
+
+/// [`DType`] as it crosses the ABI.
+#[repr(u8)]
+#[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AbiDType {
+    /// f32
+    F32,
+    /// f16
+    F16,
+    /// bf16
+    BF16,
+    /// f64
+    F64,
+    /// i64
+    I64,
+    /// u8
+    U8,
+    /// bool (one byte)
+    Bool,
+}
+
+impl From<DType> for AbiDType {
+    fn from(d: DType) -> AbiDType {
+        match d {
+            DType::F32 => AbiDType::F32,
+            DType::F16 => AbiDType::F16,
+            DType::BF16 => AbiDType::BF16,
+            DType::F64 => AbiDType::F64,
+            DType::I64 => AbiDType::I64,
+            DType::U8 => AbiDType::U8,
+            DType::Bool => AbiDType::Bool,
+        }
+    }
+}
+
+impl From<AbiDType> for DType {
+    fn from(d: AbiDType) -> DType {
+        match d {
+            AbiDType::F32 => DType::F32,
+            AbiDType::F16 => DType::F16,
+            AbiDType::BF16 => DType::BF16,
+            AbiDType::F64 => DType::F64,
+            AbiDType::I64 => DType::I64,
+            AbiDType::U8 => DType::U8,
+            AbiDType::Bool => DType::Bool,
+        }
+    }
+}
+
+fn check_len(dtype: DType, dims: &[u64], bytes: usize) -> Result<(), RError> {
+    let numel: u64 = dims.iter().product();
+    let want = numel as usize * dtype.size_of();
+    if want != bytes {
+        return Err(RError::input(format!(
+            "tensor view of dtype {dtype} and shape {dims:?} needs {want} bytes, got {bytes}"
+        )));
+    }
+    Ok(())
+}
+
+/// A borrowed, read-only tensor crossing the ABI: little-endian bytes (possibly unaligned,
+/// e.g. straight from a memory map), a dtype and a shape. Never copied across.
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy, Debug)]
+pub struct TensorRef<'a> {
+    data: RSlice<'a, u8>,
+    dtype: AbiDType,
+    shape: RSlice<'a, u64>,
+}
+
+impl<'a> TensorRef<'a> {
+    /// A view over `data`; errors if the byte length does not match dtype × shape.
+    pub fn new(dtype: DType, shape: &'a [u64], data: &'a [u8]) -> Result<TensorRef<'a>, RError> {
+        check_len(dtype, shape, data.len())?;
+        Ok(TensorRef {
+            data: RSlice::from_slice(data),
+            dtype: dtype.into(),
+            shape: RSlice::from_slice(shape),
+        })
+    }
+
+    /// A view of `f32` values.
+    pub fn from_f32(shape: &'a [u64], values: &'a [f32]) -> Result<TensorRef<'a>, RError> {
+        TensorRef::new(DType::F32, shape, bytemuck::cast_slice(values))
+    }
+
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        self.dtype.into()
+    }
+
+    /// The shape, outermost dimension first.
+    pub fn shape(&self) -> &'a [u64] {
+        self.shape.as_slice()
+    }
+
+    /// Number of elements.
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product::<u64>() as usize
+    }
+
+    /// The raw little-endian bytes.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.data.as_slice()
+    }
+
+    /// The values as `f32` if the view is `F32` and suitably aligned (no copy).
+    pub fn as_f32(&self) -> Option<&'a [f32]> {
+        if self.dtype != AbiDType::F32 {
+            return None;
+        }
+        bytemuck::try_cast_slice(self.data.as_slice()).ok()
+    }
+
+    /// The values converted to `f32` (any float dtype; integers and bools by value).
+    pub fn to_f32_vec(&self) -> Vec<f32> {
+        let mut out = vec![0f32; self.numel()];
+        mosaic_tensor::convert::bytes_to_f32(self.dtype(), self.bytes(), &mut out)
+            .expect("length checked at construction");
+        out
+    }
+
+    /// The values converted to `f64`.
+    pub fn to_f64_vec(&self) -> Vec<f64> {
+        let mut out = vec![0f64; self.numel()];
+        mosaic_tensor::convert::bytes_to_f64(self.dtype(), self.bytes(), &mut out)
+            .expect("length checked at construction");
+        out
+    }
+}
+
+/// A borrowed, writable tensor crossing the ABI (the output of a merge, the parameters an
+/// optimizer updates).
+#[repr(C)]
+#[derive(StableAbi, Debug)]
+pub struct TensorMut<'a> {
+    data: RSliceMut<'a, u8>,
+    dtype: AbiDType,
+    shape: RSlice<'a, u64>,
+}
+
+impl<'a> TensorMut<'a> {
+    /// A writable view over `data`; errors if the byte length does not match dtype × shape.
+    pub fn new(
+        dtype: DType,
+        shape: &'a [u64],
+        data: &'a mut [u8],
+    ) -> Result<TensorMut<'a>, RError> {
+        check_len(dtype, shape, data.len())?;
+        Ok(TensorMut {
+            data: RSliceMut::from_mut_slice(data),
+            dtype: dtype.into(),
+            shape: RSlice::from_slice(shape),
+        })
+    }
+
+    /// A writable view of `f32` values.
+    pub fn from_f32(shape: &'a [u64], values: &'a mut [f32]) -> Result<TensorMut<'a>, RError> {
+        TensorMut::new(DType::F32, shape, bytemuck::cast_slice_mut(values))
+    }
+
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        self.dtype.into()
+    }
+
+    /// The shape.
+    pub fn shape(&self) -> &[u64] {
+        self.shape.as_slice()
+    }
+
+    /// Number of elements.
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product::<u64>() as usize
+    }
+
+    /// The raw bytes.
+    pub fn bytes(&self) -> &[u8] {
+        self.data.as_slice()
+    }
+
+    /// The raw bytes, writable.
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        self.data.as_mut_slice()
+    }
+
+    /// A read-only view of the same data.
+    pub fn as_ref(&self) -> TensorRef<'_> {
+        TensorRef {
+            data: RSlice::from_slice(self.data.as_slice()),
+            dtype: self.dtype,
+            shape: RSlice::from_slice(self.shape.as_slice()),
+        }
+    }
+
+    /// The values as mutable `f32` if the view is `F32` and aligned.
+    pub fn as_f32_mut(&mut self) -> Option<&mut [f32]> {
+        if self.dtype != AbiDType::F32 {
+            return None;
+        }
+        bytemuck::try_cast_slice_mut(self.data.as_mut_slice()).ok()
+    }
+
+    /// Write `values` into the view, converting to its dtype (round-to-nearest-even for
+    /// f16/bf16). Errors if the length differs.
+    pub fn write_f32(&mut self, values: &[f32]) -> Result<(), RError> {
+        if values.len() != self.numel() {
+            return Err(RError::input(format!(
+                "output has {} elements, got {} values",
+                self.numel(),
+                values.len()
+            )));
+        }
+        let dtype = self.dtype();
+        mosaic_tensor::convert::f32_to_bytes(values, dtype, self.data.as_mut_slice())
+            .map_err(|e| RError::input(e.to_string()))
+    }
+
+    /// Write `f64` values into the view, converting to its dtype.
+    pub fn write_f64(&mut self, values: &[f64]) -> Result<(), RError> {
+        if values.len() != self.numel() {
+            return Err(RError::input(format!(
+                "output has {} elements, got {} values",
+                self.numel(),
+                values.len()
+            )));
+        }
+        let dtype = self.dtype();
+        mosaic_tensor::convert::f64_to_bytes(values, dtype, self.data.as_mut_slice())
+            .map_err(|e| RError::input(e.to_string()))
+    }
+}
