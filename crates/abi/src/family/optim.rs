@@ -19,6 +19,9 @@ pub struct StateBuffer<'a> {
     pub data: RSliceMut<'a, f32>,
 }
 
+/// Parameters, gradients and state buffers of a step, as `f32` slices.
+pub type SplitStep<'s> = (&'s mut [f32], &'s [f32], Vec<&'s mut [f32]>);
+
 /// One optimizer step over a flat parameter group.
 #[repr(C)]
 #[derive(StableAbi, Debug)]
@@ -38,7 +41,7 @@ pub struct OptimStep<'a> {
 impl<'a> OptimStep<'a> {
     /// The parameters, gradients and the named state buffers as `f32` slices, after checking
     /// dtypes, lengths and alignment. Errors name what is wrong.
-    pub fn split(&mut self) -> Result<(&mut [f32], &[f32], Vec<&mut [f32]>), RError> {
+    pub fn split(&mut self) -> Result<SplitStep<'_>, RError> {
         let n = self.params.numel();
         if self.grads.shape() != self.params.shape() {
             return Err(RError::input(format!(
