@@ -1,1 +1,312 @@
-fn main() {}
+//! `cargo xtask <task>`: Mosaic's build system, in Rust (no shell scripts).
+//!
+//! - `build-plugins [--release]`: build every plugin crate under `plugins/` as a cdylib with
+//!   its `export` feature and copy the libraries to `target/<profile>/plugins/` (next to the
+//!   `mosaic` binary, where the host looks); test-only plugins go to
+//!   `target/<profile>/test-plugins/`, and the out-of-tree template plugin is built with its
+//!   own `cargo build` into `target/<profile>/template-plugin/`.
+//! - `test`: build-plugins, then `cargo test --workspace`, the template's own tests, clippy
+//!   with `-D warnings` and `cargo fmt --check`.
+//! - `demo`: build-plugins and the CLI, then run `mosaic plugins` and `mosaic demo`.
+//! - `bench [NAME]`: criterion benchmarks (`cargo bench`), or one named bench.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let task = args.first().map(String::as_str).unwrap_or("help");
+    let rest = &args[args.len().min(1)..];
+    let release = rest.iter().any(|a| a == "--release");
+    let profile = if release {
+        Profile::Release
+    } else {
+        Profile::Debug
+    };
+    match task {
+        "build-plugins" => build_plugins(profile).map(|_| ()),
+        "test" => test(),
+        "demo" => demo(profile),
+        "bench" => bench(rest),
+        "help" | "--help" | "-h" => {
+            println!("{}", HELP);
+            Ok(())
+        }
+        other => bail!("unknown task `{other}`\n\n{HELP}"),
+    }
+}
+
+const HELP: &str = "usage: cargo xtask <task>
+
+tasks:
+  build-plugins [--release]  build plugin cdylibs into target/<profile>/plugins/
+  test                       build plugins, run every test, clippy -D warnings, fmt --check
+  demo [--release]           build plugins and the CLI, then list plugins and run each family
+  bench [NAME]               run criterion benchmarks (e.g. `cargo xtask bench merge`)";
+
+#[derive(Clone, Copy, PartialEq)]
+enum Profile {
+    Debug,
+    Release,
+}
+
+impl Profile {
+    fn dir(self) -> &'static str {
+        match self {
+            Profile::Debug => "debug",
+            Profile::Release => "release",
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace root")
+        .to_path_buf()
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+fn run(mut cmd: Command) -> Result<()> {
+    eprintln!("xtask: running {:?}", cmd);
+    let status = cmd.status().with_context(|| format!("starting {cmd:?}"))?;
+    if !status.success() {
+        bail!("command failed ({status}): {cmd:?}");
+    }
+    Ok(())
+}
+
+/// A plugin crate of the workspace: its package name and whether it is test-only.
+struct PluginCrate {
+    package: String,
+    test_only: bool,
+}
+
+fn package_name(manifest: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(manifest)
+        .with_context(|| format!("reading {}", manifest.display()))?;
+    let mut in_package = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_package = line == "[package]";
+        } else if in_package {
+            if let Some(v) = line.strip_prefix("name") {
+                let v = v
+                    .trim_start()
+                    .trim_start_matches('=')
+                    .trim()
+                    .trim_matches('"');
+                return Ok(v.to_string());
+            }
+        }
+    }
+    bail!("{}: no [package] name", manifest.display())
+}
+
+fn plugin_crates() -> Result<Vec<PluginCrate>> {
+    let mut out = Vec::new();
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root().join("plugins"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("Cargo.toml").is_file())
+        .collect();
+    dirs.sort();
+    for dir in dirs {
+        let name = dir.file_name().unwrap().to_string_lossy().to_string();
+        if name == "template" {
+            continue;
+        }
+        out.push(PluginCrate {
+            package: package_name(&dir.join("Cargo.toml"))?,
+            test_only: name.starts_with("test-"),
+        });
+    }
+    Ok(out)
+}
+
+fn lib_file(package: &str) -> String {
+    format!(
+        "{}{}{}",
+        std::env::consts::DLL_PREFIX,
+        package.replace('-', "_"),
+        std::env::consts::DLL_SUFFIX
+    )
+}
+
+fn copy_into(src: &Path, dir: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let dst = dir.join(src.file_name().unwrap());
+    // Copy to a temporary name and rename, so a running host never sees half a library.
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        src.file_name().unwrap().to_string_lossy()
+    ));
+    std::fs::copy(src, &tmp)
+        .with_context(|| format!("copying {} to {}", src.display(), tmp.display()))?;
+    std::fs::rename(&tmp, &dst)?;
+    Ok(dst)
+}
+
+/// Build every plugin and return the folder holding the production plugins.
+fn build_plugins(profile: Profile) -> Result<PathBuf> {
+    let crates = plugin_crates()?;
+    let out = target_dir().join(profile.dir());
+    let mut cmd = cargo();
+    cmd.arg("build");
+    if profile == Profile::Release {
+        cmd.arg("--release");
+    }
+    let mut features = Vec::new();
+    for c in &crates {
+        cmd.args(["-p", &c.package]);
+        features.push(format!("{}/export", c.package));
+    }
+    cmd.args(["--features", &features.join(",")]);
+    run(cmd)?;
+    let plugins_dir = out.join("plugins");
+    let test_dir = out.join("test-plugins");
+    // Start clean so a removed plugin does not linger.
+    for d in [&plugins_dir, &test_dir] {
+        if d.exists() {
+            std::fs::remove_dir_all(d)?;
+        }
+    }
+    for c in &crates {
+        let src = out.join(lib_file(&c.package));
+        let dir = if c.test_only { &test_dir } else { &plugins_dir };
+        copy_into(&src, dir)?;
+    }
+    // The faulty plugin once more, claiming another ABI version.
+    if let Some(c) = crates
+        .iter()
+        .find(|c| c.package == "mosaic-plugin-test-faulty")
+    {
+        let mut cmd = cargo();
+        cmd.args(["build", "-p", &c.package]);
+        if profile == Profile::Release {
+            cmd.arg("--release");
+        }
+        cmd.args(["--features", "export,wrong-abi"]);
+        run(cmd)?;
+        copy_into(&out.join(lib_file(&c.package)), &test_dir.join("wrong-abi"))?;
+        // And without the `export` feature: a real Rust cdylib that is not a Mosaic plugin.
+        let mut cmd = cargo();
+        cmd.args(["build", "-p", &c.package]);
+        if profile == Profile::Release {
+            cmd.arg("--release");
+        }
+        run(cmd)?;
+        copy_into(
+            &out.join(lib_file(&c.package)),
+            &test_dir.join("not-a-plugin"),
+        )?;
+    }
+    build_template(profile, &out)?;
+    eprintln!("xtask: plugins in {}", plugins_dir.display());
+    Ok(plugins_dir)
+}
+
+/// Build the out-of-tree template plugin with its own cargo invocation (it is not a
+/// workspace member) and copy its library to `target/<profile>/template-plugin/`.
+fn build_template(profile: Profile, out: &Path) -> Result<()> {
+    let manifest = root().join("plugins/template/Cargo.toml");
+    let target = target_dir().join("template");
+    let mut cmd = cargo();
+    cmd.current_dir(root().join("plugins/template"));
+    cmd.args(["build", "--manifest-path"])
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(&target);
+    if profile == Profile::Release {
+        cmd.arg("--release");
+    }
+    run(cmd)?;
+    let lib = target
+        .join(profile.dir())
+        .join(lib_file(&package_name(&manifest)?));
+    let dir = out.join("template-plugin");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    copy_into(&lib, &dir)?;
+    Ok(())
+}
+
+fn test() -> Result<()> {
+    let plugins = build_plugins(Profile::Debug)?;
+    let mut cmd = cargo();
+    cmd.args(["test", "--workspace"]);
+    cmd.env("MOSAIC_TEST_PLUGIN_DIR", &plugins);
+    run(cmd)?;
+    // The template's own tests (it runs our conformance suite on itself), out of tree.
+    let mut cmd = cargo();
+    cmd.current_dir(root().join("plugins/template"));
+    cmd.arg("test")
+        .arg("--manifest-path")
+        .arg(root().join("plugins/template/Cargo.toml"))
+        .arg("--target-dir")
+        .arg(target_dir().join("template"));
+    run(cmd)?;
+    let mut cmd = cargo();
+    cmd.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    run(cmd)?;
+    let mut cmd = cargo();
+    cmd.args(["fmt", "--all", "--check"]);
+    run(cmd)?;
+    let mut cmd = cargo();
+    cmd.args(["fmt", "--check", "--manifest-path"])
+        .arg(root().join("plugins/template/Cargo.toml"));
+    run(cmd)?;
+    eprintln!("xtask: all tests, clippy and fmt passed");
+    Ok(())
+}
+
+fn demo(profile: Profile) -> Result<()> {
+    build_plugins(profile)?;
+    let mut cmd = cargo();
+    cmd.args(["build", "-p", "mosaic-cli"]);
+    if profile == Profile::Release {
+        cmd.arg("--release");
+    }
+    run(cmd)?;
+    let exe = target_dir()
+        .join(profile.dir())
+        .join(format!("mosaic{}", std::env::consts::EXE_SUFFIX));
+    let mut cmd = Command::new(&exe);
+    cmd.arg("plugins");
+    run(cmd)?;
+    let mut cmd = Command::new(&exe);
+    cmd.arg("demo");
+    run(cmd)
+}
+
+fn bench(rest: &[String]) -> Result<()> {
+    let plugins = build_plugins(Profile::Release)?;
+    let mut cmd = cargo();
+    cmd.args(["bench", "--workspace"]);
+    cmd.env("MOSAIC_TEST_PLUGIN_DIR", &plugins);
+    if let Some(name) = rest.iter().find(|a| !a.starts_with('-')) {
+        cmd.args(["--bench", name]);
+    }
+    run(cmd)
+}

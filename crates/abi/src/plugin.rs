@@ -60,7 +60,9 @@ pub struct PluginInfo {
 pub struct PluginMod {
     /// The plugin's name, version, ABI version and algorithm descriptors.
     pub info: extern "C" fn() -> RResult<PluginInfo, RError>,
-    /// Construct a merge method. Parameters are constructor parameters (global scope).
+    /// Construct a merge method. Merge parameters vary per tensor (mergekit's gradients and
+    /// filters), so they arrive with each call in [`crate::MergeCall`]; the map given here is
+    /// passed to the constructor unvalidated (normally empty).
     pub new_merge: extern "C" fn(RStr<'_>, &ParamMap) -> RResult<MergeMethodBox, RError>,
     /// Construct an optimizer from its hyperparameters.
     pub new_optimizer: extern "C" fn(RStr<'_>, &ParamMap) -> RResult<OptimizerBox, RError>,
@@ -250,6 +252,9 @@ pub trait PluginSource: 'static {
 
 macro_rules! ctor_fn {
     ($fn_name:ident, $family:expr, $variant:ident, $boxty:ty, $wrap:path) => {
+        ctor_fn!($fn_name, $family, $variant, $boxty, $wrap, true);
+    };
+    ($fn_name:ident, $family:expr, $variant:ident, $boxty:ty, $wrap:path, $validate:expr) => {
         extern "C" fn $fn_name<P: PluginSource>(
             name: RStr<'_>,
             params: &ParamMap,
@@ -257,7 +262,11 @@ macro_rules! ctor_fn {
             guard("constructor", || {
                 let plugin = P::plugin();
                 let entry = plugin.find($family, name.as_str())?;
-                let params = plugin.resolve(entry, params)?;
+                let params = if $validate {
+                    plugin.resolve(entry, params)?
+                } else {
+                    params.clone()
+                };
                 match &entry.ctor {
                     Constructor::$variant(c) => Ok($wrap(c(&params)?)),
                     _ => Err(RError::unsupported(format!(

@@ -1,1 +1,72 @@
-fn main() {}
+//! `mosaic`: the command-line front end of Mosaic.
+//!
+//! Every algorithm lives in a plugin library; the CLI finds plugins in `--plugin-dir`
+//! folders, in `MOSAIC_PLUGIN_PATH`, and in the `plugins` folder next to this executable.
+
+mod plugins;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use mosaic_host::{Discovery, Registry};
+
+/// Mosaic: merge models, account for privacy, search architectures — every algorithm a plugin.
+#[derive(Parser, Debug)]
+#[command(name = "mosaic", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options shared by every subcommand that loads plugins.
+#[derive(Args, Debug, Clone)]
+struct PluginArgs {
+    /// Folder with plugin libraries (repeatable). Searched before MOSAIC_PLUGIN_PATH and the
+    /// `plugins` folder next to the `mosaic` executable.
+    #[arg(long = "plugin-dir", value_name = "DIR", global = true)]
+    plugin_dir: Vec<PathBuf>,
+}
+
+impl PluginArgs {
+    fn registry(&self) -> anyhow::Result<Registry> {
+        Ok(Registry::discover(&Discovery::new(
+            self.plugin_dir.clone(),
+        ))?)
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// List every loaded algorithm: family, name, plugin version and library path.
+    Plugins {
+        #[command(flatten)]
+        plugins: PluginArgs,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Also print each algorithm's parameters.
+        #[arg(long, short)]
+        verbose: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Plugins {
+            plugins,
+            json,
+            verbose,
+        } => plugins
+            .registry()
+            .and_then(|reg| plugins::list(&reg, json, verbose)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
