@@ -96,7 +96,7 @@ impl ReportBatch {
                 self.data.len()
             )));
         }
-        if self.data.len() % self.report_len as usize != 0 {
+        if self.len() * self.report_len as usize != self.data.len() {
             return Err(LdpError::MalformedBatch(format!(
                 "{} words do not split into reports of {} words",
                 self.data.len(),
