@@ -3,6 +3,7 @@
 //! Every algorithm lives in a plugin library; the CLI finds plugins in `--plugin-dir`
 //! folders, in `MOSAIC_PLUGIN_PATH`, and in the `plugins` folder next to this executable.
 
+mod demo;
 mod plugins;
 
 use std::path::PathBuf;
@@ -49,6 +50,11 @@ enum Command {
         #[arg(long, short)]
         verbose: bool,
     },
+    /// Run the first algorithm of each family on generated data and print one line each.
+    Demo {
+        #[command(flatten)]
+        plugins: PluginArgs,
+    },
 }
 
 fn main() -> ExitCode {
@@ -61,6 +67,7 @@ fn main() -> ExitCode {
         } => plugins
             .registry()
             .and_then(|reg| plugins::list(&reg, json, verbose)),
+        Command::Demo { plugins } => plugins.registry().and_then(|reg| demo::run(&reg)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

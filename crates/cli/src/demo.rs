@@ -1,0 +1,241 @@
+//! `mosaic demo`: run the first algorithm of each family on generated data and print one
+//! line per family. Everything runs through the plugins the host loaded, across the ABI.
+
+use std::io::Write;
+
+use abi_stable::std_types::{RSlice, RSliceMut};
+use anyhow::{Context, Result};
+use mosaic_abi::{OptimStep, ParamMap, PrivacyEvent, RngSeed, StateBuffer, TensorMut, TensorRef};
+use mosaic_host::Registry;
+
+/// One row of the demo table.
+pub struct Row {
+    family: &'static str,
+    algorithm: String,
+    result: String,
+}
+
+/// Deterministic pseudo-random values in [-1, 1) (xorshift), so the demo is reproducible.
+fn data(n: usize, salt: u64) -> Vec<f32> {
+    let mut x = salt.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            ((x >> 40) as f32 / (1u64 << 23) as f32) - 1.0
+        })
+        .collect()
+}
+
+fn optim(reg: &Registry) -> Result<Row> {
+    let params = ParamMap::new().with("momentum", 0.9);
+    let opt = reg.optimizer("sgd", &params)?;
+    let names = opt.state_names().into_result()?;
+    let n = 10_000;
+    let target = data(n, 7);
+    let mut p = vec![0f32; n];
+    let mut bufs: Vec<Vec<f32>> = names.iter().map(|_| vec![0f32; n]).collect();
+    let shape = [n as u64];
+    let loss = |p: &[f32]| -> f64 {
+        p.iter()
+            .zip(&target)
+            .map(|(a, b)| ((a - b) as f64).powi(2))
+            .sum::<f64>()
+            / n as f64
+    };
+    let start = loss(&p);
+    let steps = 30;
+    for step in 1..=steps {
+        let g: Vec<f32> = p.iter().zip(&target).map(|(a, b)| 2.0 * (a - b)).collect();
+        let mut state: Vec<StateBuffer<'_>> = names
+            .iter()
+            .zip(bufs.iter_mut())
+            .map(|(nm, b)| StateBuffer {
+                name: nm.as_rstr(),
+                data: RSliceMut::from_mut_slice(b),
+            })
+            .collect();
+        opt.step(OptimStep {
+            params: TensorMut::from_f32(&shape, &mut p)?,
+            grads: TensorRef::from_f32(&shape, &g)?,
+            state: RSliceMut::from_mut_slice(&mut state),
+            step,
+            lr: 0.05,
+        })
+        .into_result()?;
+    }
+    Ok(Row {
+        family: "optim",
+        algorithm: "sgd (momentum 0.9)".into(),
+        result: format!(
+            "quadratic loss {start:.4} -> {:.6} after {steps} steps on {n} parameters",
+            loss(&p)
+        ),
+    })
+}
+
+fn dp(reg: &Registry) -> Result<Row> {
+    let scale = 2.0;
+    let mech = reg.mechanism("laplace", &ParamMap::new().with("scale", scale))?;
+    let count = [1234.0f64];
+    // Production noise: a ChaCha20 stream seeded from the operating system.
+    let noisy = mech
+        .release(RSlice::from_slice(&count), 1.0, RngSeed::from_os())
+        .into_result()?;
+    let cost = mech.cost(1.0).into_result()?;
+    let mut acc = reg.accountant("basic", &ParamMap::new())?;
+    acc.compose(&PrivacyEvent {
+        mechanism: "pure".into(),
+        params: ParamMap::new().with("epsilon", cost.epsilon),
+        count: 10,
+    })
+    .into_result()?;
+    let total = acc.epsilon(0.0).into_result()?;
+    Ok(Row {
+        family: "dp",
+        algorithm: "laplace + basic".into(),
+        result: format!(
+            "count 1234 released as {:.1} (scale {scale}, eps {} each; 10 releases -> eps {total})",
+            noisy[0], cost.epsilon
+        ),
+    })
+}
+
+fn ldp(reg: &Registry) -> Result<Row> {
+    let k = 16u64;
+    let params = ParamMap::new()
+        .with("epsilon", 2.0)
+        .with("domain_size", k as i64);
+    let client = mosaic_ldp::LdpClient::new("grr", params.clone(), reg.ldp_oracle("grr", &params)?);
+    let mut server =
+        mosaic_ldp::LdpServer::new("grr", params.clone(), reg.ldp_oracle("grr", &params)?)?;
+    // 50 000 users with a skewed (geometric-like) preference over 16 items.
+    let values: Vec<u64> = (0..50_000u64)
+        .map(|i| {
+            let u = (i.wrapping_mul(2_654_435_761) % 1000) as f64 / 1000.0;
+            ((-(1.0 - u).ln() * 3.0) as u64).min(k - 1)
+        })
+        .collect();
+    // Clients perturb in batches; reports travel as JSON to the server half.
+    for (b, chunk) in values.chunks(10_000).enumerate() {
+        let batch = client.perturb(chunk, RngSeed::from_u64(100 + b as u64))?;
+        let wire = batch.to_json();
+        server.ingest(&mosaic_ldp::ReportBatch::from_json(&wire)?)?;
+    }
+    let est = server.estimate()?;
+    let truth0 = values.iter().filter(|&&v| v == 0).count();
+    Ok(Row {
+        family: "ldp",
+        algorithm: "grr (eps 2, k 16)".into(),
+        result: format!(
+            "item 0: true {truth0}, estimated {:.0} ± {:.0} from {} reports",
+            est.counts[0],
+            est.variance.sqrt(),
+            values.len()
+        ),
+    })
+}
+
+fn nas(reg: &Registry) -> Result<Row> {
+    let bench = mosaic_nas::TabularBenchmark::toy(0);
+    let mut strategy = reg.nas_strategy(
+        "random",
+        bench.space(),
+        &ParamMap::new(),
+        RngSeed::from_u64(1),
+    )?;
+    let mut eval = bench.clone();
+    let budget = 40;
+    let history = mosaic_nas::run_search(&mut strategy, &mut eval, budget)?;
+    let best = history.best().context("empty search history")?;
+    let (opt_arch, opt) = bench.best().context("empty benchmark")?;
+    Ok(Row {
+        family: "nas",
+        algorithm: "random (toy table)".into(),
+        result: format!(
+            "best score {:.3} at {:?} after {budget} of {} evaluations (optimum {:.3} at {:?})",
+            best.metrics.score,
+            best.arch,
+            bench.len(),
+            opt.score,
+            opt_arch
+        ),
+    })
+}
+
+fn merge(reg: &Registry) -> Result<Row> {
+    let linear = reg.merge_method("linear")?;
+    let shape = [256u64, 256];
+    let n = 256 * 256;
+    let (a, b) = (data(n, 1), data(n, 2));
+    let models = [
+        TensorRef::from_f32(&shape, &a)?,
+        TensorRef::from_f32(&shape, &b)?,
+    ];
+    let per_model = [
+        ParamMap::new().with("weight", 2.0),
+        ParamMap::new().with("weight", 1.0),
+    ];
+    let global = ParamMap::new().with("normalize", true);
+    let mut out = vec![0f32; n];
+    linear
+        .merge(
+            mosaic_abi::MergeCall {
+                tensor_name: "demo.weight".into(),
+                base: abi_stable::std_types::ROption::RNone,
+                models: RSlice::from_slice(&models),
+                base_index: abi_stable::std_types::ROption::RNone,
+                model_params: RSlice::from_slice(&per_model),
+                params: &global,
+                compute_dtype: mosaic_abi::AbiDType::F32,
+                seed: RngSeed::from_u64(0),
+            },
+            TensorMut::from_f32(&shape, &mut out)?,
+        )
+        .into_result()?;
+    let max_err = out
+        .iter()
+        .zip(a.iter().zip(&b))
+        .map(|(o, (x, y))| (o - (2.0 * x + y) / 3.0).abs())
+        .fold(0f32, f32::max);
+    Ok(Row {
+        family: "merge",
+        algorithm: "linear (weights 2:1)".into(),
+        result: format!("256x256 tensors merged; max |error| vs (2a+b)/3 = {max_err:.1e}"),
+    })
+}
+
+/// Run every family and print the table.
+pub fn run(reg: &Registry) -> Result<()> {
+    let mut rows = Vec::new();
+    type Step = fn(&Registry) -> Result<Row>;
+    let steps: [(&str, Step); 5] = [
+        ("merge", merge),
+        ("optim", optim),
+        ("dp", dp),
+        ("ldp", ldp),
+        ("nas", nas),
+    ];
+    for (family, step) in steps {
+        rows.push(step(reg).with_context(|| format!("demo of the {family} family"))?);
+    }
+    let mut out = std::io::stdout().lock();
+    let w0 = rows
+        .iter()
+        .map(|r| r.family.len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    let w1 = rows
+        .iter()
+        .map(|r| r.algorithm.len())
+        .max()
+        .unwrap_or(9)
+        .max(9);
+    writeln!(out, "{:<w0$}  {:<w1$}  RESULT", "FAMILY", "ALGORITHM")?;
+    for r in rows {
+        writeln!(out, "{:<w0$}  {:<w1$}  {}", r.family, r.algorithm, r.result)?;
+    }
+    Ok(())
+}
