@@ -43,7 +43,7 @@ pub enum MergeError {
         /// The resolved path.
         path: PathBuf,
         /// The underlying error.
-        source: mosaic_tensor::TensorError,
+        source: Box<mosaic_tensor::TensorError>,
     },
     /// A tensor is missing from one input model.
     #[error(
@@ -62,19 +62,16 @@ pub enum MergeError {
     },
     /// Two inputs of one tensor have different shapes.
     #[error(
-        "tensor `{tensor}`: shape {shape_a:?} in {file_a} differs from shape {shape_b:?} in {file_b}"
+        "tensor `{tensor}`: shape {:?} in {} differs from shape {:?} in {}",
+        a.shape, a.file, b.shape, b.file
     )]
     ShapeMismatch {
         /// The output tensor.
         tensor: String,
-        /// The first input's shape.
-        shape_a: Vec<usize>,
-        /// The first input's file.
-        file_a: String,
-        /// The other input's shape.
-        shape_b: Vec<usize>,
-        /// The other input's file.
-        file_b: String,
+        /// The first input.
+        a: Box<InputShape>,
+        /// The other input.
+        b: Box<InputShape>,
     },
     /// The inputs of one merge are structurally incompatible (layer counts, slices).
     #[error("{0}")]
@@ -98,6 +95,15 @@ pub enum MergeError {
     /// The executor's thread pool could not be built.
     #[error("cannot build a thread pool: {0}")]
     ThreadPool(String),
+}
+
+/// One side of a [`MergeError::ShapeMismatch`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InputShape {
+    /// The shape.
+    pub shape: Vec<usize>,
+    /// The file holding the tensor.
+    pub file: String,
 }
 
 fn location(tensor: &Option<String>, model: &Option<String>) -> String {

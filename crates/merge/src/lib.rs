@@ -23,7 +23,7 @@ pub mod params;
 mod plan;
 
 pub use config::{MergeConfig, ParameterSetting, TokenizerSource};
-pub use error::{MergeError, Result};
+pub use error::{InputShape, MergeError, Result};
 pub use execute::{
     execute, torch_dtype_name, ExecuteOptions, MergeReport, ProgressFn, TOKENIZER_FILES,
 };

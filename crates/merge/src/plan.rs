@@ -10,7 +10,7 @@ use mosaic_tensor::DType;
 use serde::{Serialize, Serializer};
 
 use crate::config::{resolve_model_path, MergeConfig, Parameters, TokenizerSource};
-use crate::error::{config_err, MergeError, Result};
+use crate::error::{config_err, InputShape, MergeError, Result};
 use crate::io::Checkpoint;
 use crate::params::{self, layer_span, layer_t};
 
@@ -101,7 +101,7 @@ impl ModelSet {
             let checkpoint = Checkpoint::open(&path).map_err(|source| MergeError::Model {
                 model: reference.to_string(),
                 path: path.clone(),
-                source,
+                source: Box::new(source),
             })?;
             let num_layers = checkpoint
                 .names()
@@ -850,10 +850,14 @@ impl<'a> Planner<'a> {
                 let b = &self.models.models[other.model];
                 return Err(MergeError::ShapeMismatch {
                     tensor: out_name.to_string(),
-                    shape_a: shape,
-                    file_a: a.file_label(&all[0].tensor),
-                    shape_b: s,
-                    file_b: b.file_label(&other.tensor),
+                    a: Box::new(InputShape {
+                        shape,
+                        file: a.file_label(&all[0].tensor),
+                    }),
+                    b: Box::new(InputShape {
+                        shape: s,
+                        file: b.file_label(&other.tensor),
+                    }),
                 });
             }
         }
