@@ -290,3 +290,27 @@ fn slices_renumber_layers() {
         "{e}"
     );
 }
+
+#[test]
+fn dtype_from_config() {
+    let fx = common::fixtures();
+    let cfg = MergeConfig::from_file(fx.join("cfg/ties_bf16.yaml")).unwrap();
+    let d = AlgorithmDescriptor::new(Family::Merge, "ties", "t")
+        .param(ParamSpec::f64("weight", None, "w").per_model())
+        .param(
+            ParamSpec::f64("density", Some(1.0), "d")
+                .per_model()
+                .range(0.0, 1.0),
+        )
+        .param(ParamSpec::bool("normalize", Some(true), "n"))
+        .tag("requires_base");
+    let p = Plan::build(&cfg, &fx, &d, &PlanOptions::default()).unwrap();
+    use mosaic_tensor::DType;
+    assert!(p
+        .tensors
+        .iter()
+        .all(|t| t.compute_dtype == DType::BF16 && t.dtype == DType::BF16));
+    assert_eq!(p.config_dtype, Some(DType::BF16));
+    assert_eq!(p.tensors[0].model_params[1].f64("density").unwrap(), 0.3);
+    assert!(p.tensors[0].params.bool("normalize").unwrap());
+}
