@@ -191,7 +191,7 @@ fn dare_is_unbiased_under_the_inverse_rule_and_l1_keeps_the_norm() {
         &[("rescale_rule", "inverse_keep_prob".into())],
     );
     let seeds = 4000;
-    let mut mean = vec![0f64; 16];
+    let mut mean = [0f64; 16];
     for s in 0..seeds {
         let out = run(
             "dare_linear",
