@@ -1,0 +1,82 @@
+//! `linear`: a weighted average of the models' tensors (Wortsman et al., "Model soups",
+//! arXiv:2203.05482), as mergekit 0.1.5 computes it.
+
+use mosaic_abi::{
+    AlgorithmDescriptor, Family, MergeCall, MergeMethod, ParamSpec, RError, TensorMut,
+};
+use mosaic_tensor::DType;
+
+use crate::numeric::{accumulator, check_compute_dtype, load, round_to};
+
+/// The `linear` descriptor: per-model `weight` (required), global `normalize` (default true).
+pub fn descriptor() -> AlgorithmDescriptor {
+    AlgorithmDescriptor::new(
+        Family::Merge,
+        "linear",
+        "Weighted average of the models' tensors (model soups); every input, base included, \
+         is a weighted term.",
+    )
+    .param(ParamSpec::f64("weight", None, "This model's weight.").per_model())
+    .param(ParamSpec::bool(
+        "normalize",
+        Some(true),
+        "Divide by the sum of the weights.",
+    ))
+    .tag("base_is_input")
+}
+
+/// The linear merge. Every entry of `models` is a term, the base model included when the
+/// config lists it (mergekit ignores which one is the base for this method).
+#[derive(Debug, Default)]
+pub struct Linear;
+
+impl MergeMethod for Linear {
+    fn merge(&self, call: &MergeCall<'_>, out: &mut TensorMut<'_>) -> Result<(), RError> {
+        call.check_shapes(out.shape())?;
+        let name = call.name();
+        let dtype: DType = call.compute_dtype.into();
+        check_compute_dtype(dtype, name)?;
+        if call.base().is_some() && call.base_index().is_none() {
+            return Err(RError::input(format!(
+                "tensor `{name}`: linear takes the base model as one more weighted input, as \
+                 mergekit does; pass it among `models` (with its `weight`) and set `base_index`"
+            )));
+        }
+        if call.models.is_empty() {
+            return Err(RError::input(format!(
+                "tensor `{name}`: linear needs at least one model"
+            )));
+        }
+        let normalize = call.params.bool("normalize")?;
+        // mergekit computes in f32 (f64 only for f64 inputs) and casts the result back.
+        let acc = accumulator(dtype);
+        let mut result = vec![0f64; out.numel()];
+        let mut denominator = 0f64;
+        for (model, params) in call.models.iter().zip(call.model_params.iter()) {
+            let w = round_to(acc, params.f64("weight")?);
+            denominator = round_to(acc, denominator + w);
+            let x = load(model, dtype);
+            for (r, x) in result.iter_mut().zip(x) {
+                *r = round_to(acc, *r + round_to(acc, x * w));
+            }
+        }
+        if normalize {
+            if denominator == 0.0 {
+                return Err(RError::param(
+                    "weight",
+                    format!(
+                        "tensor `{name}`: the weights sum to zero, so `normalize: true` would \
+                         divide by zero"
+                    ),
+                ));
+            }
+            for r in &mut result {
+                *r = round_to(acc, *r / denominator);
+            }
+        }
+        for r in &mut result {
+            *r = round_to(dtype, *r);
+        }
+        out.write_f64(&result)
+    }
+}

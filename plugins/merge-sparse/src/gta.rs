@@ -1,0 +1,394 @@
+//! Generalized task arithmetic (mergekit 0.1.5 `generalized_task_arithmetic.py` semantics):
+//! sparsify each task vector, weight it, optionally elect a sign per element, sum, normalize,
+//! scale by `lambda`, add to the base.
+
+use mosaic_abi::{
+    AlgorithmDescriptor, Family, MergeCall, MergeMethod, ParamMap, ParamSpec, RError, TensorMut,
+};
+use mosaic_tensor::DType;
+use rand_chacha::{rand_core::SeedableRng, ChaCha20Rng};
+
+use crate::numeric::{accumulator, check_compute_dtype, load, round_to};
+use crate::select::TieBreak;
+use crate::sparsify::{self, RescaleRule};
+
+/// How each task vector is sparsified.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sparsification {
+    /// Keep the largest magnitudes (TIES).
+    Magnitude,
+    /// Keep each element with probability `density` (DARE).
+    Random,
+    /// Drop the largest `gamma` share and the smallest, keep `density` (Model Breadcrumbs).
+    MagnitudeOutliers,
+    /// Magnitude-ranked keep probabilities around `density` (DELLA).
+    DellaMagprune,
+}
+
+/// Sign consensus over the weighted task vectors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Consensus {
+    /// The sign of the per-element sum of weighted deltas (TIES).
+    Sum,
+    /// The majority of per-element signs.
+    Count,
+}
+
+/// One member of the family: what mergekit 0.1.5 registers under `name`.
+#[derive(Clone, Copy, Debug)]
+pub struct Variant {
+    /// mergekit's method name.
+    pub name: &'static str,
+    /// Sparsification, if any.
+    pub sparsification: Sparsification,
+    /// Whether the method elects signs.
+    pub consensus: bool,
+    /// Default of `normalize`.
+    pub normalize: bool,
+    /// Default of `rescale`.
+    pub rescale: bool,
+    /// One line of documentation.
+    pub doc: &'static str,
+}
+
+/// The methods of this plugin, with mergekit 0.1.5's defaults.
+pub const VARIANTS: [Variant; 7] = [
+    Variant {
+        name: "ties",
+        sparsification: Sparsification::Magnitude,
+        consensus: true,
+        normalize: true,
+        rescale: false,
+        doc: "TIES: trim each task vector to its largest magnitudes, elect signs, merge agreeing deltas (arXiv:2306.01708).",
+    },
+    Variant {
+        name: "dare_ties",
+        sparsification: Sparsification::Random,
+        consensus: true,
+        normalize: false,
+        rescale: true,
+        doc: "DARE with TIES sign election: random drop and rescale, then sign consensus (arXiv:2311.03099).",
+    },
+    Variant {
+        name: "dare_linear",
+        sparsification: Sparsification::Random,
+        consensus: false,
+        normalize: false,
+        rescale: true,
+        doc: "DARE: randomly drop task-vector elements, rescale, add the weighted sum (arXiv:2311.03099).",
+    },
+    Variant {
+        name: "breadcrumbs",
+        sparsification: Sparsification::MagnitudeOutliers,
+        consensus: false,
+        normalize: false,
+        rescale: false,
+        doc: "Model Breadcrumbs: drop outliers and small magnitudes of each task vector (arXiv:2312.06795).",
+    },
+    Variant {
+        name: "breadcrumbs_ties",
+        sparsification: Sparsification::MagnitudeOutliers,
+        consensus: true,
+        normalize: false,
+        rescale: false,
+        doc: "Model Breadcrumbs with TIES sign election (arXiv:2312.06795).",
+    },
+    Variant {
+        name: "della",
+        sparsification: Sparsification::DellaMagprune,
+        consensus: true,
+        normalize: true,
+        rescale: true,
+        doc: "DELLA: magnitude-ranked random drop (MagPrune), sign election, merge (arXiv:2406.11617).",
+    },
+    Variant {
+        name: "della_linear",
+        sparsification: Sparsification::DellaMagprune,
+        consensus: false,
+        normalize: false,
+        rescale: true,
+        doc: "DELLA without sign election (arXiv:2406.11617).",
+    },
+];
+
+impl Variant {
+    fn is_random(&self) -> bool {
+        matches!(
+            self.sparsification,
+            Sparsification::Random | Sparsification::DellaMagprune
+        )
+    }
+
+    /// The descriptor: mergekit's parameters with their names, defaults and scopes, plus
+    /// `consensus_method` (consensus methods) and `rescale_rule` (random methods).
+    pub fn descriptor(&self) -> AlgorithmDescriptor {
+        let mut d = AlgorithmDescriptor::new(Family::Merge, self.name, self.doc)
+            .param(ParamSpec::bool(
+                "int8_mask",
+                Some(false),
+                "Accepted for mergekit compatibility (a memory option there); no effect.",
+            ))
+            .param(ParamSpec::bool(
+                "normalize",
+                Some(self.normalize),
+                "Divide the merged delta by the sum of the (sign-agreeing) weights.",
+            ))
+            .param(ParamSpec::bool(
+                "rescale",
+                Some(self.rescale),
+                "Rescale kept task-vector elements after sparsification.",
+            ))
+            .param(ParamSpec::f64(
+                "lambda",
+                Some(1.0),
+                "Scale of the merged delta, applied after normalizing.",
+            ))
+            .param(ParamSpec::f64("weight", None, "This model's task-vector weight.").per_model())
+            .param(
+                ParamSpec::f64("density", Some(1.0), "Share of task-vector elements kept.")
+                    .per_model(),
+            );
+        match self.sparsification {
+            Sparsification::MagnitudeOutliers => {
+                d = d.param(
+                    ParamSpec::f64(
+                        "gamma",
+                        Some(0.01),
+                        "Share of the largest-magnitude elements removed as outliers.",
+                    )
+                    .per_model(),
+                );
+            }
+            Sparsification::DellaMagprune => {
+                d = d.param(
+                    ParamSpec::f64(
+                        "epsilon",
+                        Some(0.15),
+                        "Half-width of the keep probabilities around density.",
+                    )
+                    .per_model(),
+                );
+            }
+            _ => {}
+        }
+        if matches!(
+            self.sparsification,
+            Sparsification::Magnitude | Sparsification::MagnitudeOutliers
+        ) {
+            d = d.param(ParamSpec::str(
+                "tie_break",
+                Some("torch"),
+                "Order of equal magnitudes at the cut: `torch` (as mergekit on CPU, bit for \
+                 bit) or `index` (lower index first). Mosaic extension.",
+            ));
+        }
+        if self.consensus {
+            d = d.param(ParamSpec::str(
+                "consensus_method",
+                Some("sum"),
+                "Sign election: `sum` (sign of the summed weighted deltas) or `count` (majority \
+                 of signs). Mosaic extension; mergekit 0.1.5 always uses `sum`.",
+            ));
+        }
+        if self.is_random() {
+            d = d
+                .param(ParamSpec::str(
+                    "rescale_rule",
+                    Some("l1"),
+                    "With `rescale`: `l1` (mergekit: match the task vector's L1 norm) or \
+                     `inverse_keep_prob` (the paper: divide by the keep probability). Mosaic \
+                     extension.",
+                ))
+                .tag("random");
+        }
+        d.tag("requires_base")
+    }
+}
+
+/// A generalized task arithmetic method.
+#[derive(Debug, Clone, Copy)]
+pub struct GeneralizedTaskArithmetic {
+    variant: Variant,
+}
+
+impl GeneralizedTaskArithmetic {
+    /// The method for `variant`, checking its constructor parameters.
+    pub fn new(variant: Variant, params: &ParamMap) -> Result<Self, RError> {
+        let m = GeneralizedTaskArithmetic { variant };
+        m.options(params)?;
+        Ok(m)
+    }
+
+    fn options(
+        &self,
+        params: &ParamMap,
+    ) -> Result<(Option<Consensus>, RescaleRule, TieBreak), RError> {
+        let consensus = if self.variant.consensus {
+            Some(match params.get("consensus_method") {
+                None => Consensus::Sum,
+                Some(_) => match params.str("consensus_method")? {
+                    "sum" => Consensus::Sum,
+                    "count" => Consensus::Count,
+                    other => {
+                        return Err(RError::param(
+                            "consensus_method",
+                            format!("unknown method {other:?} (known: sum, count)"),
+                        ))
+                    }
+                },
+            })
+        } else {
+            None
+        };
+        let rule = match params.get("rescale_rule") {
+            Some(_) => RescaleRule::parse(params.str("rescale_rule")?)?,
+            None => RescaleRule::L1,
+        };
+        let ties = match params.get("tie_break") {
+            Some(_) => TieBreak::parse(params.str("tie_break")?)?,
+            None => TieBreak::Torch,
+        };
+        Ok((consensus, rule, ties))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn sparsify(
+        &self,
+        call: &MergeCall<'_>,
+        dtype: DType,
+        index: usize,
+        delta: Vec<f64>,
+        rescale: bool,
+        rule: RescaleRule,
+        ties: TieBreak,
+    ) -> Result<Vec<f64>, RError> {
+        let p = &call.model_params[index];
+        let density = p.f64("density")?;
+        let rng = || {
+            let mut rng = ChaCha20Rng::from_seed(call.seed.bytes);
+            // One stream per model: each model's mask is independent of the others'.
+            rng.set_stream(index as u64);
+            rng
+        };
+        Ok(match self.variant.sparsification {
+            Sparsification::Magnitude => sparsify::magnitude(dtype, &delta, density, rescale, ties),
+            Sparsification::MagnitudeOutliers => {
+                sparsify::magnitude_outliers(dtype, &delta, density, p.f64("gamma")?, rescale, ties)
+            }
+            Sparsification::Random => {
+                sparsify::bernoulli(dtype, &delta, density, rescale, rule, &mut rng())
+            }
+            Sparsification::DellaMagprune => sparsify::della_magprune(
+                dtype,
+                call.models[index].shape(),
+                &delta,
+                density,
+                p.f64("epsilon")?,
+                rescale,
+                rule,
+                &mut rng(),
+            )?,
+        })
+    }
+}
+
+impl MergeMethod for GeneralizedTaskArithmetic {
+    fn merge(&self, call: &MergeCall<'_>, out: &mut TensorMut<'_>) -> Result<(), RError> {
+        call.check_shapes(out.shape())?;
+        let name = call.name();
+        let dtype: DType = call.compute_dtype.into();
+        check_compute_dtype(dtype, name)?;
+        let base_ref = call.base().ok_or_else(|| {
+            RError::input(format!(
+                "tensor `{name}`: {} requires a base model (`base_model`)",
+                self.variant.name
+            ))
+        })?;
+        let (consensus, rule, ties) = self.options(call.params)?;
+        let normalize = call.params.bool("normalize")?;
+        let rescale = call.params.bool("rescale")?;
+        let lambda = call.params.f64("lambda")?;
+        let acc = accumulator(dtype);
+        let base = load(&base_ref, dtype);
+
+        // Weighted, sparsified task vectors of the non-base models, in config order.
+        let mut weights = Vec::new();
+        let mut deltas = Vec::new();
+        for (i, model) in call.models.iter().enumerate() {
+            if Some(i) == call.base_index() {
+                continue;
+            }
+            let x = load(model, dtype);
+            let delta: Vec<f64> = x
+                .iter()
+                .zip(&base)
+                .map(|(x, b)| round_to(dtype, x - b))
+                .collect();
+            let mut delta = self.sparsify(call, dtype, i, delta, rescale, rule, ties)?;
+            // mergekit builds the weight vector in the compute dtype.
+            let w = round_to(dtype, call.model_params[i].f64("weight")?);
+            for d in &mut delta {
+                *d = round_to(dtype, *d * w);
+            }
+            weights.push(w);
+            deltas.push(delta);
+        }
+        if deltas.is_empty() {
+            return out.write_f64(&base);
+        }
+
+        let lambda = round_to(acc, lambda);
+        let plain_divisor =
+            match round_to(dtype, weights.iter().fold(0.0, |s, w| round_to(acc, s + w))) {
+                d if d.abs() < 1e-8 => 1.0,
+                d => d,
+            };
+        let mut result = Vec::with_capacity(base.len());
+        for (e, &b) in base.iter().enumerate() {
+            let (mixed, divisor) = match consensus {
+                None => {
+                    let s = deltas.iter().fold(0.0, |s, d| round_to(acc, s + d[e]));
+                    (round_to(dtype, s), plain_divisor)
+                }
+                Some(method) => {
+                    let positive = match method {
+                        Consensus::Sum => {
+                            deltas.iter().fold(0.0, |s, d| round_to(acc, s + d[e])) >= 0.0
+                        }
+                        Consensus::Count => deltas.iter().map(|d| sign(d[e])).sum::<i64>() >= 0,
+                    };
+                    let majority = if positive { 1 } else { -1 };
+                    let (mut s, mut div) = (0.0, 0.0);
+                    for (d, &w) in deltas.iter().zip(&weights) {
+                        if sign(d[e]) == majority {
+                            s = round_to(acc, s + d[e]);
+                            div = round_to(acc, div + w);
+                        }
+                    }
+                    let div = round_to(dtype, div);
+                    (round_to(dtype, s), if div == 0.0 { 1.0 } else { div })
+                }
+            };
+            let mut m = mixed;
+            if normalize {
+                m = round_to(dtype, m / divisor);
+            }
+            if lambda != 1.0 {
+                m = round_to(dtype, m * lambda);
+            }
+            result.push(round_to(dtype, b + m));
+        }
+        out.write_f64(&result)
+    }
+}
+
+/// torch's `sign`: −1, 0 or 1 (0 for ±0 and NaN).
+fn sign(x: f64) -> i64 {
+    if x > 0.0 {
+        1
+    } else if x < 0.0 {
+        -1
+    } else {
+        0
+    }
+}

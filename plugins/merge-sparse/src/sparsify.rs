@@ -1,0 +1,206 @@
+//! Sparsification of one task vector (mergekit 0.1.5 `sparsify.py` semantics, own code).
+//!
+//! Every function takes the delta already rounded to the compute dtype and returns the
+//! sparsified delta, rounded to that dtype.
+
+use mosaic_abi::RError;
+use mosaic_tensor::DType;
+use rand::Rng;
+use rand_chacha::ChaCha20Rng;
+
+use crate::numeric::{accumulator, round_to};
+use crate::select::{magnitude_band_mask, magnitude_key, stable_ranks, top_k_mask, TieBreak};
+
+/// How kept elements are rescaled when `rescale` is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RescaleRule {
+    /// mergekit 0.1.5: multiply the kept elements by `‖δ‖₁ / ‖mask·δ‖₁`, so the task vector
+    /// keeps its L1 norm (skipped when either norm is below 1e-7).
+    L1,
+    /// The papers' rule: divide each kept element by its keep probability (DARE: `density`
+    /// = 1 − p; DELLA: its own `p_i`), which makes the sparsified delta unbiased.
+    InverseKeepProb,
+}
+
+impl RescaleRule {
+    /// Parse the `rescale_rule` parameter.
+    pub fn parse(s: &str) -> Result<RescaleRule, RError> {
+        match s {
+            "l1" => Ok(RescaleRule::L1),
+            "inverse_keep_prob" => Ok(RescaleRule::InverseKeepProb),
+            other => Err(RError::param(
+                "rescale_rule",
+                format!("unknown rule {other:?} (known: l1, inverse_keep_prob)"),
+            )),
+        }
+    }
+}
+
+/// L1 sum as torch computes `x.abs().sum()`: accumulated in f32 (f64), rounded to `dtype`.
+fn l1(dtype: DType, x: &[f64]) -> f64 {
+    let acc = accumulator(dtype);
+    round_to(dtype, x.iter().fold(0.0, |s, v| round_to(acc, s + v.abs())))
+}
+
+/// `mask · δ`, rescaled to δ's L1 norm when `rescale` (mergekit's `rescaled_masked_tensor`).
+fn masked_l1(dtype: DType, delta: &[f64], keep: &[bool], rescale: bool) -> Vec<f64> {
+    let masked: Vec<f64> = delta
+        .iter()
+        .zip(keep)
+        .map(|(&d, &k)| if k { d } else { 0.0 })
+        .collect();
+    if !rescale {
+        return masked;
+    }
+    let before = l1(dtype, delta);
+    let after = l1(dtype, &masked);
+    if before < 1e-7 || after < 1e-7 {
+        return masked;
+    }
+    let factor = round_to(dtype, before / after);
+    masked
+        .iter()
+        .map(|&m| round_to(dtype, m * factor))
+        .collect()
+}
+
+/// TIES trimming: keep the `max(1, ⌊density·n⌋)` largest magnitudes.
+pub fn magnitude(
+    dtype: DType,
+    delta: &[f64],
+    density: f64,
+    rescale: bool,
+    ties: TieBreak,
+) -> Vec<f64> {
+    if density >= 1.0 {
+        return delta.to_vec();
+    }
+    if density <= 0.0 || delta.is_empty() {
+        return vec![0.0; delta.len()];
+    }
+    let k = ((density * delta.len() as f64) as usize).max(1);
+    masked_l1(dtype, delta, &top_k_mask(delta, k, ties), rescale)
+}
+
+/// Model Breadcrumbs: drop the `⌊gamma·n⌋` largest magnitudes (outliers) and the smallest,
+/// keeping `⌊density·n⌋` elements; the outlier cut shrinks if needed to keep that many.
+pub fn magnitude_outliers(
+    dtype: DType,
+    delta: &[f64],
+    density: f64,
+    gamma: f64,
+    rescale: bool,
+    ties: TieBreak,
+) -> Vec<f64> {
+    if density >= 1.0 {
+        return delta.to_vec();
+    }
+    let n = delta.len();
+    let target = (density * n as f64).max(0.0) as usize;
+    let n_top = (gamma * n as f64).max(0.0) as usize;
+    let n_bottom = n.saturating_sub(target + n_top);
+    let keep = magnitude_band_mask(delta, n_bottom, n_bottom + target, ties);
+    masked_l1(dtype, delta, &keep, rescale)
+}
+
+/// Keep `keep[i]` elements, rescaled by `rule` with keep probabilities `prob(i)`.
+fn rescale_random(
+    dtype: DType,
+    delta: &[f64],
+    keep: &[bool],
+    rescale: bool,
+    rule: RescaleRule,
+    prob: impl Fn(usize) -> f64,
+) -> Vec<f64> {
+    match (rescale, rule) {
+        (true, RescaleRule::InverseKeepProb) => delta
+            .iter()
+            .zip(keep)
+            .enumerate()
+            .map(|(i, (&d, &k))| if k { round_to(dtype, d / prob(i)) } else { 0.0 })
+            .collect(),
+        _ => masked_l1(dtype, delta, keep, rescale),
+    }
+}
+
+/// DARE: keep each element independently with probability `density` (drop rate
+/// p = 1 − density).
+pub fn bernoulli(
+    dtype: DType,
+    delta: &[f64],
+    density: f64,
+    rescale: bool,
+    rule: RescaleRule,
+    rng: &mut ChaCha20Rng,
+) -> Vec<f64> {
+    if density >= 1.0 {
+        return delta.to_vec();
+    }
+    let keep: Vec<bool> = delta
+        .iter()
+        .map(|_| rng.random::<f64>() < density)
+        .collect();
+    rescale_random(dtype, delta, &keep, rescale, rule, |_| density)
+}
+
+/// DELLA MagPrune: along dimension 1 (the whole vector for 1-D tensors), rank magnitudes
+/// r = 0..m−1 (ties by index) and keep element i with probability
+/// `p_i = density − epsilon + 2·epsilon·r_i/(m−1)` (a single element gets `density`).
+#[allow(clippy::too_many_arguments)]
+pub fn della_magprune(
+    dtype: DType,
+    shape: &[u64],
+    delta: &[f64],
+    density: f64,
+    epsilon: f64,
+    rescale: bool,
+    rule: RescaleRule,
+    rng: &mut ChaCha20Rng,
+) -> Result<Vec<f64>, RError> {
+    if density >= 1.0 {
+        return Ok(delta.to_vec());
+    }
+    if density <= 0.0 {
+        return Ok(vec![0.0; delta.len()]);
+    }
+    if density + epsilon >= 1.0 || density - epsilon <= 0.0 {
+        return Err(RError::param(
+            "epsilon",
+            format!(
+                "density ± epsilon must lie in (0, 1); got density {density}, epsilon {epsilon}"
+            ),
+        ));
+    }
+    // View the tensor as [outer, m, inner] and rank along m.
+    let (outer, m) = match shape.len() {
+        0 => (1, 1),
+        1 => (1, shape[0] as usize),
+        _ => (shape[0] as usize, shape[1] as usize),
+    };
+    let inner = if m == 0 || outer == 0 {
+        0
+    } else {
+        delta.len() / (outer * m)
+    };
+    let mut probs = vec![density; delta.len()];
+    let mut keys = vec![0u32; m];
+    for o in 0..outer {
+        for j in 0..inner {
+            let at = |r: usize| (o * m + r) * inner + j;
+            for (r, k) in keys.iter_mut().enumerate() {
+                *k = magnitude_key(delta[at(r)]);
+            }
+            if m < 2 {
+                continue;
+            }
+            for (r, rank) in stable_ranks(&keys).into_iter().enumerate() {
+                let norm = rank as f64 / (m - 1) as f64;
+                probs[at(r)] = (density - epsilon) + norm * 2.0 * epsilon;
+            }
+        }
+    }
+    let keep: Vec<bool> = probs.iter().map(|&p| rng.random::<f64>() < p).collect();
+    Ok(rescale_random(dtype, delta, &keep, rescale, rule, |i| {
+        probs[i]
+    }))
+}
