@@ -586,6 +586,20 @@ impl<'a> Planner<'a> {
             let n = self.models.models[idx].num_layers;
             sources.push((idx, m.parameters.as_ref(), [0, n]));
         }
+        // Methods tagged `base_is_input` (linear, passthrough) treat the base as one more
+        // input, as mergekit does: a base that `models` does not list is appended, its
+        // per-model parameters coming from the top-level `parameters`.
+        if self.descriptor.has_tag("base_is_input") && base_index.is_none() {
+            if let Some(b) = base {
+                let n = self.models.models[b].num_layers;
+                base_index = Some(sources.len());
+                sources.push((b, None, [0, n]));
+                self.notes.push(format!(
+                    "base model `{}` is merged as one more input (method `{}`)",
+                    self.models.models[b].reference, self.descriptor.name
+                ));
+            }
+        }
         let group = Group {
             key: "models".into(),
             sources,
@@ -917,18 +931,19 @@ impl<'a> Planner<'a> {
                 &input.tensor,
                 t,
             );
-            let resolved = if group.base_index == Some(j) {
-                // mergekit binds "non-base" parameters (weight, density) to the other inputs
-                // only: the base gets what is given plus defaults, and no required ones.
-                let lenient: Vec<_> = specs
-                    .iter()
-                    .filter(|p| p.default.is_some() || raw.contains(&p.name))
-                    .cloned()
-                    .collect();
-                raw.resolve(&lenient, ParamScope::PerModel)
-            } else {
-                raw.resolve(specs, ParamScope::PerModel)
-            };
+            let resolved =
+                if group.base_index == Some(j) && !self.descriptor.has_tag("base_is_input") {
+                    // mergekit binds "non-base" parameters (weight, density) to the other inputs
+                    // only: the base gets what is given plus defaults, and no required ones.
+                    let lenient: Vec<_> = specs
+                        .iter()
+                        .filter(|p| p.default.is_some() || raw.contains(&p.name))
+                        .cloned()
+                        .collect();
+                    raw.resolve(&lenient, ParamScope::PerModel)
+                } else {
+                    raw.resolve(specs, ParamScope::PerModel)
+                };
             model_params.push(resolved.map_err(|e| MergeError::Param {
                 method: method.clone(),
                 tensor: Some(out_name.to_string()),

@@ -23,6 +23,7 @@ pub fn descriptor() -> AlgorithmDescriptor {
         .per_model(),
     )
     .tag("base_is_input")
+    .tag("single_input")
 }
 
 /// The passthrough method: exactly one input.
