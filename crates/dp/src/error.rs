@@ -1,0 +1,41 @@
+use mosaic_abi::RError;
+
+/// Everything that can go wrong in the DP family crate.
+#[derive(Debug, thiserror::Error)]
+pub enum DpError {
+    /// A parameter (of a sampler, a mechanism or a query) is missing or out of range.
+    #[error("parameter `{name}`: {reason}")]
+    InvalidParameter {
+        /// The parameter, in the field's own words (`scale`, `gamma`, `sensitivity`).
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A call into a mechanism or accountant plugin failed.
+    #[error("{call} failed: {source}")]
+    Plugin {
+        /// The call that failed (`mechanism release`).
+        call: &'static str,
+        /// The plugin's error.
+        source: RError,
+    },
+}
+
+impl DpError {
+    /// A bad parameter, named.
+    pub fn param(name: &str, reason: impl Into<String>) -> DpError {
+        DpError::InvalidParameter {
+            name: name.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<DpError> for RError {
+    fn from(e: DpError) -> RError {
+        match e {
+            DpError::InvalidParameter { name, reason } => RError::param(&name, reason),
+            DpError::Plugin { source, .. } => source,
+        }
+    }
+}

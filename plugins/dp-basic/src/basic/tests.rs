@@ -1,0 +1,124 @@
+use mosaic_abi::{AccountantBox, ErrorKind};
+
+use super::*;
+
+fn new_basic() -> AccountantBox {
+    let m = crate::plugin_module();
+    (m.new_accountant())("basic".into(), &ParamMap::new())
+        .into_result()
+        .unwrap()
+}
+
+fn event(name: &str, params: ParamMap, count: u64) -> PrivacyEvent {
+    PrivacyEvent {
+        mechanism: name.into(),
+        params,
+        count,
+    }
+}
+
+/// By hand: 3 × pure(0.5) + 10 × approx(0.1, 1e-6) + 4 × laplace(scale 2, sensitivity 1)
+/// = (1.5 + 1.0 + 2.0, 10e-6) = (4.5, 1e-5).
+#[test]
+fn sums_epsilons_and_deltas() {
+    let mut acc = new_basic();
+    acc.compose(&event("pure", ParamMap::new().with("epsilon", 0.5), 3))
+        .into_result()
+        .unwrap();
+    acc.compose(&event(
+        "approx",
+        ParamMap::new().with("epsilon", 0.1).with("delta", 1e-6),
+        10,
+    ))
+    .into_result()
+    .unwrap();
+    acc.compose(&event(
+        "laplace",
+        ParamMap::new().with("scale", 2.0).with("sensitivity", 1),
+        4,
+    ))
+    .into_result()
+    .unwrap();
+    let eps = acc.epsilon(1.1e-5).into_result().unwrap();
+    assert!((eps - 4.5).abs() < 1e-12, "{eps}");
+    let e = acc.epsilon(1e-6).into_result().unwrap_err();
+    assert!(e.message().contains("below the composed delta"), "{e}");
+    let d = acc.delta(4.5).into_result().unwrap();
+    assert!((d - 1e-5).abs() < 1e-18, "{d}");
+    assert_eq!(acc.delta(4.4).into_result().unwrap(), 1.0);
+    assert_eq!(acc.delta(100.0).into_result().unwrap(), d);
+}
+
+#[test]
+fn empty_composition_costs_nothing() {
+    let acc = new_basic();
+    assert_eq!(acc.epsilon(0.0).into_result().unwrap(), 0.0);
+    assert_eq!(acc.delta(0.0).into_result().unwrap(), 0.0);
+}
+
+#[test]
+fn errors_name_the_event_or_parameter() {
+    let mut acc = new_basic();
+    let cases = [
+        (event("gaussian", ParamMap::new(), 1), "`gaussian`"),
+        (event("pure", ParamMap::new(), 1), "`epsilon`"),
+        (
+            event("pure", ParamMap::new().with("epsilo", 1.0), 1),
+            "`epsilo`",
+        ),
+        (
+            event("pure", ParamMap::new().with("epsilon", -1.0), 1),
+            "`epsilon`",
+        ),
+        (
+            event(
+                "approx",
+                ParamMap::new().with("epsilon", 1.0).with("delta", 2.0),
+                1,
+            ),
+            "`delta`",
+        ),
+        (
+            event(
+                "laplace",
+                ParamMap::new().with("scale", 0.0).with("sensitivity", 1.0),
+                1,
+            ),
+            "`scale`",
+        ),
+        (
+            event(
+                "laplace",
+                ParamMap::new()
+                    .with("scale", 1.0)
+                    .with("sensitivity", f64::NAN),
+                1,
+            ),
+            "`sensitivity`",
+        ),
+        (
+            event("pure", ParamMap::new().with("epsilon", "one"), 1),
+            "`epsilon`",
+        ),
+    ];
+    for (ev, name) in cases {
+        let e = acc.compose(&ev).into_result().unwrap_err();
+        assert!(e.message().contains(name), "{e}");
+    }
+    // Failed events leave the totals untouched.
+    assert_eq!(acc.epsilon(0.0).into_result().unwrap(), 0.0);
+    let e = acc.epsilon(f64::NAN).into_result().unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidParam);
+    let e = acc.delta(-1.0).into_result().unwrap_err();
+    assert!(e.message().contains("`epsilon`"), "{e}");
+}
+
+#[test]
+fn plain_rust_totals() {
+    let mut acc = BasicComposition::new();
+    acc.compose(&event("pure", ParamMap::new().with("epsilon", 0.25), 4))
+        .unwrap();
+    assert_eq!(acc.totals(), (1.0, 0.0));
+    assert!(descriptor().validate().is_ok());
+    assert!(crate::laplace::descriptor().validate().is_ok());
+}
