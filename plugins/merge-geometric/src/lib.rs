@@ -1,0 +1,22 @@
+//! Geometric merge methods with mergekit 0.1.5 semantics, as a Mosaic merge plugin.
+//!
+//! Each method is per-tensor math on a [`MergeCall`](mosaic_abi::MergeCall): the base model's
+//! tensor (when the config has `base_model`), the config's `models` in order, per-model and
+//! global parameters already resolved for this tensor. Inputs are read in the compute dtype
+//! (`f64` for mergekit's `float64`, else `f32`, after rounding to `bfloat16`/`float16` when
+//! that is the merge dtype) and the result is written in the output's dtype.
+//!
+//! Methods: `slerp`.
+#![deny(missing_docs)]
+
+pub mod common;
+pub mod slerp;
+
+use mosaic_abi::Plugin;
+
+fn plugin() -> Plugin {
+    Plugin::new("merge-geometric", env!("CARGO_PKG_VERSION"))
+        .merge(slerp::descriptor(), slerp::Slerp::new)
+}
+
+mosaic_abi::export_plugin!(plugin);
