@@ -6,10 +6,14 @@
 //! (`f64` for mergekit's `float64`, else `f32`, after rounding to `bfloat16`/`float16` when
 //! that is the merge dtype) and the result is written in the output's dtype.
 //!
-//! Methods: `slerp`.
+//! Methods: `slerp`, `model_stock`, `multislerp`, `nearswap`, `ram`, `ramplus_tl`.
 #![deny(missing_docs)]
 
 pub mod common;
+pub mod model_stock;
+pub mod multislerp;
+pub mod nearswap;
+pub mod ram;
 pub mod slerp;
 
 use mosaic_abi::Plugin;
@@ -17,6 +21,11 @@ use mosaic_abi::Plugin;
 fn plugin() -> Plugin {
     Plugin::new("merge-geometric", env!("CARGO_PKG_VERSION"))
         .merge(slerp::descriptor(), slerp::Slerp::new)
+        .merge(model_stock::descriptor(), model_stock::ModelStock::new)
+        .merge(multislerp::descriptor(), multislerp::MultiSlerp::new)
+        .merge(nearswap::descriptor(), nearswap::NearSwap::new)
+        .merge(ram::descriptor_ram(), ram::Ram::new_ram)
+        .merge(ram::descriptor_ramplus_tl(), ram::Ram::new_ramplus_tl)
 }
 
 mosaic_abi::export_plugin!(plugin);

@@ -152,3 +152,55 @@ fn golden_slerp() {
         params: ParamMap::new().with("t", 0.35),
     });
 }
+
+/// cfg/model_stock.yaml: base_model ./base; models ./ft1, ./ft3 (filter_wise default false).
+#[test]
+fn golden_model_stock() {
+    run(Case {
+        cfg: "model_stock",
+        method: "model_stock",
+        base: Some("base"),
+        models: vec![("ft1", ParamMap::new()), ("ft3", ParamMap::new())],
+        params: ParamMap::new(),
+    });
+}
+
+/// cfg/multislerp.yaml: no base; ./ft1 weight 1, ./ft2 weight 2, ./ft3 weight 1.
+#[test]
+fn golden_multislerp() {
+    run(Case {
+        cfg: "multislerp",
+        method: "multislerp",
+        base: None,
+        models: vec![
+            ("ft1", ParamMap::new().with("weight", 1.0)),
+            ("ft2", ParamMap::new().with("weight", 2.0)),
+            ("ft3", ParamMap::new().with("weight", 1.0)),
+        ],
+        params: ParamMap::new(),
+    });
+}
+
+/// cfg/nearswap.yaml: base_model ./ft1; models ./ft1, ./ft2; t: 0.01.
+#[test]
+fn golden_nearswap() {
+    run(Case {
+        cfg: "nearswap",
+        method: "nearswap",
+        base: Some("ft1"),
+        models: vec![("ft1", ParamMap::new()), ("ft2", ParamMap::new())],
+        params: ParamMap::new().with("t", 0.01),
+    });
+}
+
+/// cfg/ram.yaml: base_model ./base; models ./ft1, ./ft2 (epsilon default 1e-5).
+#[test]
+fn golden_ram() {
+    run(Case {
+        cfg: "ram",
+        method: "ram",
+        base: Some("base"),
+        models: vec![("ft1", ParamMap::new()), ("ft2", ParamMap::new())],
+        params: ParamMap::new(),
+    });
+}
