@@ -6,13 +6,17 @@
 //! (`f64` for mergekit's `float64`, else `f32`, after rounding to `bfloat16`/`float16` when
 //! that is the merge dtype) and the result is written in the output's dtype.
 //!
-//! Methods: `slerp`, `model_stock`, `multislerp`, `nearswap`, `ram`, `ramplus_tl`.
+//! Methods: `slerp`, `model_stock`, `multislerp`, `nearswap`, `ram`, `ramplus_tl`, `nuslerp`,
+//! `karcher`, `arcee_fusion`.
 #![deny(missing_docs)]
 
+pub mod arcee_fusion;
 pub mod common;
+pub mod karcher;
 pub mod model_stock;
 pub mod multislerp;
 pub mod nearswap;
+pub mod nuslerp;
 pub mod ram;
 pub mod slerp;
 
@@ -26,6 +30,9 @@ fn plugin() -> Plugin {
         .merge(nearswap::descriptor(), nearswap::NearSwap::new)
         .merge(ram::descriptor_ram(), ram::Ram::new_ram)
         .merge(ram::descriptor_ramplus_tl(), ram::Ram::new_ramplus_tl)
+        .merge(nuslerp::descriptor(), nuslerp::NuSlerp::new)
+        .merge(karcher::descriptor(), karcher::Karcher::new)
+        .merge(arcee_fusion::descriptor(), arcee_fusion::ArceeFusion::new)
 }
 
 mosaic_abi::export_plugin!(plugin);
