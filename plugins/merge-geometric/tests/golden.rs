@@ -96,6 +96,7 @@ fn run(case: Case<'_>) {
         .collect();
     let expected = load(&dir.join("expected").join(case.cfg));
     let mut failures = Vec::new();
+    let mut worst = 0f32;
     for (name, (shape, want)) in &expected {
         let refs: Vec<TensorRef<'_>> = models
             .iter()
@@ -126,11 +127,17 @@ fn run(case: Case<'_>) {
             .zip(want)
             .map(|(a, b)| (a - b).abs())
             .fold(0f32, f32::max);
+        worst = worst.max(max);
         if max > TOL || got.iter().any(|v| !v.is_finite()) {
             failures.push(format!("{name}: max |diff| = {max:e}"));
         }
     }
     assert!(!expected.is_empty());
+    eprintln!(
+        "{}: worst |diff| over {} tensors = {worst:e}",
+        case.cfg,
+        expected.len()
+    );
     assert!(
         failures.is_empty(),
         "{}: {} of {} tensors differ from mergekit by more than {TOL:e}:\n{}",
