@@ -1,0 +1,84 @@
+//! NearSwap (mergekit 0.1.5 `nearswap`): take the other model's value where it is close to
+//! the base's, keep the base's where the two differ a lot.
+//!
+//! Reference: alchemonaut, QuartetAnemoi-70B-t0.0001 model card (Hugging Face).
+
+use mosaic_abi::{
+    AlgorithmDescriptor, Family, MergeCall, MergeMethod, ParamMap, ParamSpec, RError, TensorMut,
+};
+
+use crate::common::{clamp, gather, global, is_f64, Real};
+
+/// The descriptor: global `t` (required), a base model required.
+pub fn descriptor() -> AlgorithmDescriptor {
+    AlgorithmDescriptor::new(
+        Family::Merge,
+        "nearswap",
+        "Per element, move from the base to the other model by t / |base - other| (clamped to [0, 1]).",
+    )
+    .param(ParamSpec::f64(
+        "t",
+        None,
+        "Similarity threshold: elements closer than t are fully swapped to the other model.",
+    ))
+    .tag("requires_base")
+}
+
+/// NearSwap of base `a` and other `b`.
+pub fn nearswap<F: Real>(t: F, a: &[F], b: &[F]) -> Vec<F> {
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| {
+            let d = (x - y).abs();
+            let d = if d < F::of(1e-6) { F::of(1e-6) } else { d };
+            let w = clamp(t / d, F::ZERO, F::ONE);
+            w * y + (F::ONE - w) * x
+        })
+        .collect()
+}
+
+/// `nearswap` as a merge method.
+pub struct NearSwap {
+    params: ParamMap,
+}
+
+impl NearSwap {
+    /// Build from constructor parameters (`t`).
+    pub fn new(params: &ParamMap) -> Result<NearSwap, RError> {
+        params.f64("t")?;
+        Ok(NearSwap {
+            params: params.clone(),
+        })
+    }
+
+    fn run<F: Real>(&self, call: &MergeCall<'_>, out: &mut TensorMut<'_>) -> Result<(), RError> {
+        let inputs = gather::<F>(call, out)?;
+        let base = inputs.require_base("nearswap", call.name())?;
+        inputs.expect_others("nearswap", call.name(), 1, Some(1))?;
+        let t = F::of(global(call, &self.params, "t").f64("t")?);
+        F::write(out, &nearswap(t, base, &inputs.others[0]))
+    }
+}
+
+impl MergeMethod for NearSwap {
+    fn merge(&self, call: &MergeCall<'_>, out: &mut TensorMut<'_>) -> Result<(), RError> {
+        if is_f64(call) {
+            self.run::<f64>(call, out)
+        } else {
+            self.run::<f32>(call, out)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_elements_swap_far_ones_stay() {
+        let r = nearswap(0.1f64, &[0.0, 0.0, 0.0], &[0.05, 0.2, 1.0]);
+        assert_eq!(r[0], 0.05);
+        assert!((r[1] - 0.1).abs() < 1e-12);
+        assert!((r[2] - 0.1).abs() < 1e-12);
+    }
+}
