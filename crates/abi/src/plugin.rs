@@ -62,7 +62,7 @@ pub struct PluginMod {
     pub info: extern "C" fn() -> RResult<PluginInfo, RError>,
     /// Construct a merge method. Merge parameters vary per tensor (mergekit's gradients and
     /// filters), so they arrive with each call in [`crate::MergeCall`]; the map given here is
-    /// passed to the constructor unvalidated (normally empty).
+    /// validated and completed with defaults, but required parameters may be absent.
     pub new_merge: extern "C" fn(RStr<'_>, &ParamMap) -> RResult<MergeMethodBox, RError>,
     /// Construct an optimizer from its hyperparameters.
     pub new_optimizer: extern "C" fn(RStr<'_>, &ParamMap) -> RResult<OptimizerBox, RError>,
@@ -242,6 +242,19 @@ impl Plugin {
     fn resolve(&self, entry: &Entry, params: &ParamMap) -> Result<ParamMap, RError> {
         params.resolve(&entry.descriptor.params, ParamScope::Global)
     }
+
+    /// Like `resolve`, but a required parameter may be absent (merge constructors: the real
+    /// values arrive per tensor with each call).
+    fn resolve_lenient(&self, entry: &Entry, params: &ParamMap) -> Result<ParamMap, RError> {
+        let specs: Vec<_> = entry
+            .descriptor
+            .params
+            .iter()
+            .filter(|p| p.default.is_some() || params.contains(&p.name))
+            .cloned()
+            .collect();
+        params.resolve(&specs, ParamScope::Global)
+    }
 }
 
 /// Gives the export macro's generic entry points access to one plugin's [`Plugin`].
@@ -265,7 +278,7 @@ macro_rules! ctor_fn {
                 let params = if $validate {
                     plugin.resolve(entry, params)?
                 } else {
-                    params.clone()
+                    plugin.resolve_lenient(entry, params)?
                 };
                 match &entry.ctor {
                     Constructor::$variant(c) => Ok($wrap(c(&params)?)),

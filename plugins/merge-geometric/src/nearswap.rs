@@ -45,7 +45,10 @@ pub struct NearSwap {
 impl NearSwap {
     /// Build from constructor parameters (`t`).
     pub fn new(params: &ParamMap) -> Result<NearSwap, RError> {
-        params.f64("t")?;
+        // `t` may vary per tensor (a gradient): it is required per call, not here.
+        if params.contains("t") {
+            params.f64("t")?;
+        }
         Ok(NearSwap {
             params: params.clone(),
         })

@@ -63,7 +63,10 @@ pub struct Slerp {
 impl Slerp {
     /// Build from constructor parameters (`t`).
     pub fn new(params: &ParamMap) -> Result<Slerp, RError> {
-        params.f64("t")?;
+        // `t` may vary per tensor (a gradient): it is required per call, not here.
+        if params.contains("t") {
+            params.f64("t")?;
+        }
         Ok(Slerp {
             params: params.clone(),
         })
