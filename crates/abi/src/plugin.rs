@@ -292,12 +292,14 @@ macro_rules! ctor_fn {
     };
 }
 
+// Merge parameters arrive per tensor: the constructor does not require them.
 ctor_fn!(
     new_merge_impl,
     Family::Merge,
     Merge,
     MergeMethodBox,
-    merge::into_ffi
+    merge::into_ffi,
+    false
 );
 ctor_fn!(
     new_optimizer_impl,

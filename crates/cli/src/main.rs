@@ -4,6 +4,7 @@
 //! folders, in `MOSAIC_PLUGIN_PATH`, and in the `plugins` folder next to this executable.
 
 mod demo;
+mod merge;
 mod plugins;
 
 use std::path::PathBuf;
@@ -50,6 +51,8 @@ enum Command {
         #[arg(long, short)]
         verbose: bool,
     },
+    /// Merge checkpoints as mergekit does: `mosaic merge config.yaml out/`.
+    Merge(merge::MergeArgs),
     /// Run the first algorithm of each family on generated data and print one line each.
     Demo {
         #[command(flatten)]
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
         } => plugins
             .registry()
             .and_then(|reg| plugins::list(&reg, json, verbose)),
+        Command::Merge(args) => merge::run(args),
         Command::Demo { plugins } => plugins.registry().and_then(|reg| demo::run(&reg)),
     };
     match result {
