@@ -36,6 +36,24 @@ fn bf16_bits_to_f32(b: u16) -> f32 {
     f32::from_bits((b as u32) << 16)
 }
 
+/// `f64` → `f32` with round-to-odd: truncate toward zero, then set the lowest mantissa bit
+/// if the result is inexact. A following round-to-nearest-even to a format with at most 22
+/// significand bits (`bf16`, `f16`) then equals a single correct rounding of the `f64`.
+/// (`half`'s own `from_f64` drops low bits before rounding, which can round ties wrongly.)
+#[inline(always)]
+fn f64_to_f32_round_odd(x: f64) -> f32 {
+    let t = x as f32;
+    if x.is_nan() || t as f64 == x {
+        return t;
+    }
+    let mut bits = t.to_bits();
+    if (t as f64).abs() > x.abs() {
+        // Rounded away from zero (possibly to infinity): step back toward zero.
+        bits -= 1;
+    }
+    f32::from_bits(bits | 1)
+}
+
 /// Convert little-endian `src` bytes of `dtype` into `dst` (`src.len()` must be
 /// `dst.len() * dtype.size_of()`). `src` may be unaligned.
 pub fn bytes_to_f32(dtype: DType, src: &[u8], dst: &mut [f32]) -> Result<()> {
@@ -206,12 +224,12 @@ pub fn f64_to_bytes(src: &[f64], dtype: DType, dst: &mut [u8]) -> Result<()> {
         }
         DType::F16 => {
             for (s, c) in src.iter().zip(dst.chunks_exact_mut(2)) {
-                c.copy_from_slice(&f16::from_f64(*s).to_le_bytes());
+                c.copy_from_slice(&f16::from_f32(f64_to_f32_round_odd(*s)).to_le_bytes());
             }
         }
         DType::BF16 => {
             for (s, c) in src.iter().zip(dst.chunks_exact_mut(2)) {
-                c.copy_from_slice(&bf16::from_f64(*s).to_le_bytes());
+                c.copy_from_slice(&bf16::from_f32(f64_to_f32_round_odd(*s)).to_le_bytes());
             }
         }
         DType::F64 => {
@@ -307,6 +325,43 @@ mod tests {
         assert_eq!(r(1.0 + 2f32.powi(-11)), 1.0);
         assert_eq!(r(1.0 + 3.0 * 2f32.powi(-11)), 1.0 + 2f32.powi(-9));
         assert!(r(f32::NAN).is_nan());
+    }
+
+    #[test]
+    fn f64_single_rounding() {
+        let cases = [
+            1.0 + 2f64.powi(-8) + 2f64.powi(-40),
+            -(1.0 + 2f64.powi(-8) + 2f64.powi(-40)),
+            1.0 + 2f64.powi(-8),
+            -1e-300,
+            0.0,
+            f64::INFINITY,
+            65519.99,
+            3.0e38,
+        ];
+        for x in cases {
+            let mut b = [0u8; 2];
+            f64_to_bytes(&[x], DType::BF16, &mut b).unwrap();
+            let got = bf16::from_le_bytes(b).to_f64();
+            // Reference: nearest bf16 by exhaustive neighbour check.
+            let lo = bf16::from_f32(x as f32);
+            let mut best = lo;
+            for c in [lo.to_bits().wrapping_sub(1), lo.to_bits(), lo.to_bits() + 1] {
+                let c = bf16::from_bits(c);
+                let (dc, db) = ((c.to_f64() - x).abs(), (best.to_f64() - x).abs());
+                if dc < db || (dc == db && c.to_bits() & 1 == 0) {
+                    best = c;
+                }
+            }
+            assert_eq!(got, best.to_f64(), "{x}");
+        }
+        let mut b = [0u8; 2];
+        f64_to_bytes(&[1e300], DType::BF16, &mut b).unwrap();
+        assert_eq!(bf16::from_le_bytes(b), bf16::INFINITY);
+        f64_to_bytes(&[1.0 + 2f64.powi(-11) + 2f64.powi(-40)], DType::F16, &mut b).unwrap();
+        assert_eq!(f16::from_le_bytes(b).to_f64(), 1.0 + 2f64.powi(-10));
+        f64_to_bytes(&[f64::NAN], DType::F16, &mut b).unwrap();
+        assert!(f16::from_le_bytes(b).is_nan());
     }
 
     #[test]
