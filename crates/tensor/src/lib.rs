@@ -8,8 +8,12 @@
 pub mod convert;
 mod dtype;
 mod error;
+pub mod kernels;
+pub mod safetensors;
 mod shape;
+mod tensor;
 
 pub use dtype::DType;
 pub use error::{Result, TensorError};
 pub use shape::Shape;
+pub use tensor::{Element, Tensor, TensorView, TensorViewMut};
