@@ -29,7 +29,7 @@ fn data(n: usize, salt: u64) -> Vec<f32> {
 }
 
 fn optim(reg: &Registry) -> Result<Row> {
-    let params = ParamMap::new().with("momentum", 0.9);
+    let params = ParamMap::new().with("momentum", 0.5);
     let opt = reg.optimizer("sgd", &params)?;
     let names = opt.state_names().into_result()?;
     let n = 10_000;
@@ -61,13 +61,13 @@ fn optim(reg: &Registry) -> Result<Row> {
             grads: TensorRef::from_f32(&shape, &g)?,
             state: RSliceMut::from_mut_slice(&mut state),
             step,
-            lr: 0.05,
+            lr: 0.1,
         })
         .into_result()?;
     }
     Ok(Row {
         family: "optim",
-        algorithm: "sgd (momentum 0.9)".into(),
+        algorithm: "sgd (momentum 0.5)".into(),
         result: format!(
             "quadratic loss {start:.4} -> {:.6} after {steps} steps on {n} parameters",
             loss(&p)

@@ -7,14 +7,21 @@ use mosaic_abi::{
     AlgorithmDescriptor, Family, MergeCall, MergeMethod, ParamSpec, Plugin, RError, TensorMut,
 };
 
-/// A merge method that panics when `panic` is true and otherwise copies the first model.
+/// A merge method that panics when `panic` is true (per call, default true) and otherwise
+/// copies the first model.
 pub struct Faulty {
     panic: bool,
 }
 
 impl MergeMethod for Faulty {
     fn merge(&self, call: &MergeCall<'_>, out: &mut TensorMut<'_>) -> Result<(), RError> {
-        if self.panic {
+        // Merge parameters arrive per call; the constructor value is the fallback.
+        let panic = if call.params.contains("panic") {
+            call.params.bool("panic")?
+        } else {
+            self.panic
+        };
+        if panic {
             panic!("deliberate panic while merging `{}`", call.name());
         }
         let first = call

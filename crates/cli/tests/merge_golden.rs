@@ -1,0 +1,181 @@
+//! `mosaic merge` end to end: the mergekit 0.1.5 fixtures in tests/fixtures/merge are merged
+//! by the `mosaic` binary through the built plugin libraries and compared tensor by tensor with
+//! mergekit's own output (f32 within 1e-5; bf16 bit-identical).
+//!
+//! Fixtures were made by `mergekit-yaml cfg/<name>.yaml out/<name> --allow-crimes` (mergekit
+//! 0.1.5, CPU), run from tests/fixtures/merge; see its README.md and make_models.py.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use mosaic_merge::io::Checkpoint;
+use mosaic_tensor::DType;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/merge")
+}
+
+fn mosaic(args: &[&str], cwd: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_mosaic"))
+        .args(args)
+        .arg("--plugin-dir")
+        .arg(mosaic_testkit::built_plugin_dir())
+        .current_dir(cwd)
+        .output()
+        .expect("run mosaic")
+}
+
+fn merge_ok(cfg: &str, out: &Path, extra: &[&str]) {
+    let mut args = vec!["merge", cfg, out.to_str().unwrap(), "--json"];
+    args.extend_from_slice(extra);
+    let o = mosaic(&args, &fixtures());
+    assert!(
+        o.status.success(),
+        "mosaic merge {cfg} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn compare(expected: &Path, got: &Path) {
+    let e = Checkpoint::open(expected).unwrap();
+    let g = Checkpoint::open(got).unwrap();
+    assert_eq!(e.names(), g.names(), "tensor names differ");
+    for name in e.names() {
+        let (ev, gv) = (e.tensor(&name).unwrap(), g.tensor(&name).unwrap());
+        assert_eq!(ev.dims(), gv.dims(), "{name}: shape");
+        assert_eq!(ev.dtype(), gv.dtype(), "{name}: dtype");
+        if ev.dtype() == DType::BF16 {
+            assert_eq!(ev.as_bytes(), gv.as_bytes(), "{name}: bf16 values differ");
+        } else {
+            let (a, b) = (ev.to_f32_vec(), gv.to_f32_vec());
+            let worst = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0f32, f32::max);
+            assert!(worst <= 1e-5, "{name}: max |diff| {worst} > 1e-5");
+        }
+    }
+}
+
+macro_rules! golden {
+    ($($test:ident => $cfg:literal),* $(,)?) => {$(
+        #[test]
+        fn $test() {
+            let dir = tempfile::tempdir().unwrap();
+            let out = dir.path().join("out");
+            merge_ok(concat!("cfg/", $cfg, ".yaml"), &out, &[]);
+            compare(&fixtures().join("expected").join($cfg), &out);
+            // The output folder is a Hugging Face folder: config and the config used.
+            assert!(out.join("config.json").is_file());
+            assert!(out.join("mergekit_config.yml").is_file());
+        }
+    )*};
+}
+
+golden! {
+    linear => "linear",
+    slerp => "slerp",
+    task_arithmetic => "task_arithmetic",
+    ties => "ties",
+    ties_bf16 => "ties_bf16",
+    breadcrumbs_ties => "breadcrumbs_ties",
+    model_stock => "model_stock",
+    multislerp => "multislerp",
+    nearswap => "nearswap",
+    ram => "ram",
+}
+
+#[test]
+fn output_above_the_shard_limit_is_sharded_with_an_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    merge_ok("cfg/linear.yaml", &out, &["--max-shard-size", "60KB"]);
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("model.safetensors.index.json")).unwrap())
+            .unwrap();
+    let map = index["weight_map"].as_object().unwrap();
+    assert_eq!(map.len(), 30);
+    assert!(out.join("model-00001-of-00004.safetensors").is_file());
+    compare(&fixtures().join("expected/linear"), &out);
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let o = mosaic(
+        &["merge", "cfg/ties.yaml", out.to_str().unwrap(), "--dry-run"],
+        &fixtures(),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("ties"), "{text}");
+    assert!(
+        text.contains("model.layers.2.mlp.down_proj.weight"),
+        "{text}"
+    );
+    assert!(text.contains("density"), "{text}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn dare_is_reproducible_and_the_seed_changes_it() {
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let cfg = cfg_dir.path().join("dare.yaml");
+    let root = fixtures();
+    std::fs::write(
+        &cfg,
+        format!(
+            "merge_method: dare_ties\nbase_model: {0}/base\nmodels:\n  - model: {0}/ft1\n    parameters: {{weight: 0.5, density: 0.5}}\n  - model: {0}/ft3\n    parameters: {{weight: 0.5, density: 0.5}}\ndtype: float32\n",
+            root.display()
+        ),
+    )
+    .unwrap();
+    let cfg = cfg.to_str().unwrap();
+    let runs: Vec<Vec<u8>> = [None, None, Some("7")]
+        .into_iter()
+        .enumerate()
+        .map(|(i, seed)| {
+            let out = cfg_dir.path().join(format!("out{i}"));
+            let mut extra = vec![];
+            if let Some(s) = seed {
+                extra = vec!["--seed", s];
+            }
+            merge_ok(cfg, &out, &extra);
+            std::fs::read(out.join("model.safetensors")).unwrap()
+        })
+        .collect();
+    assert_eq!(
+        runs[0], runs[1],
+        "same (default) seed gave different merges"
+    );
+    assert_ne!(runs[0], runs[2], "a different seed gave the same merge");
+}
+
+#[test]
+fn an_unknown_method_or_key_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.yaml");
+    std::fs::write(
+        &cfg,
+        "merge_method: frobnicate\nmodels:\n  - model: ./ft1\n",
+    )
+    .unwrap();
+    let o = mosaic(&["merge", cfg.to_str().unwrap(), "out"], &fixtures());
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("frobnicate") && err.contains("linear"),
+        "{err}"
+    );
+    std::fs::write(
+        &cfg,
+        "merge_method: linear\nmodels:\n  - model: ./ft1\n    parameters: {weight: 1.0}\nnormalise: true\n",
+    )
+    .unwrap();
+    let o = mosaic(&["merge", cfg.to_str().unwrap(), "out"], &fixtures());
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("normalise"), "{err}");
+}

@@ -1,0 +1,423 @@
+//! The generic conformance suite: what every plugin must satisfy, whatever its family.
+//!
+//! For every algorithm the plugin declares:
+//! - the descriptor is well formed ([`AlgorithmDescriptor::validate`]) and every default
+//!   validates against its own spec;
+//! - it can be constructed with representative parameters (defaults, plus a value inside the
+//!   declared range for each required parameter);
+//! - a call with a wrong-shaped (or otherwise malformed) input returns an error, never a
+//!   panic and never a silent success;
+//! - the same seed and inputs give the same bits, on two separately constructed instances.
+//!
+//! A plugin that panics fails the suite with a message naming the algorithm: the panic was
+//! caught at the ABI boundary and arrived as an error of kind [`ErrorKind::Panic`].
+
+use abi_stable::std_types::{RSlice, RSliceMut, RStr, RVec};
+use mosaic_abi::{
+    AlgorithmDescriptor, Choice, ErrorKind, Family, MergeCall, OptimStep, ParamMap, ParamScope,
+    PluginModRef, RError, RngSeed, SearchSpace, StateBuffer, TensorMut, TensorRef, ABI_VERSION,
+};
+use mosaic_tensor::DType;
+
+use crate::strategies::sample_params;
+
+/// What the suite checked.
+#[derive(Debug, Default, Clone)]
+pub struct ConformanceReport {
+    /// The plugin's name.
+    pub plugin: String,
+    /// `family/name` of every algorithm checked.
+    pub checked: Vec<String>,
+}
+
+fn fail(algo: &AlgorithmDescriptor, what: impl std::fmt::Display) -> String {
+    format!("{} algorithm `{}`: {what}", algo.family, algo.name)
+}
+
+fn no_panic<T>(
+    algo: &AlgorithmDescriptor,
+    r: Result<T, RError>,
+) -> Result<Result<T, RError>, String> {
+    match r {
+        Err(e) if e.kind == ErrorKind::Panic => Err(fail(algo, format!("panicked: {e}"))),
+        other => Ok(other),
+    }
+}
+
+/// Run the whole suite on one plugin root module.
+pub fn check_plugin(module: PluginModRef) -> Result<ConformanceReport, String> {
+    let info = (module.info())()
+        .into_result()
+        .map_err(|e| format!("info() failed: {e}"))?;
+    if info.abi_version != ABI_VERSION {
+        return Err(format!(
+            "plugin `{}` reports ABI version {}, expected {ABI_VERSION}",
+            info.name, info.abi_version
+        ));
+    }
+    if info.name.trim().is_empty() || info.version.trim().is_empty() {
+        return Err("plugin name and version must not be empty".into());
+    }
+    if info.algorithms.is_empty() {
+        return Err(format!("plugin `{}` declares no algorithms", info.name));
+    }
+    let mut report = ConformanceReport {
+        plugin: info.name.to_string(),
+        checked: Vec::new(),
+    };
+    for (i, algo) in info.algorithms.iter().enumerate() {
+        algo.validate().map_err(|e| fail(algo, e))?;
+        if info.algorithms[..i]
+            .iter()
+            .any(|a| a.family == algo.family && a.name == algo.name)
+        {
+            return Err(fail(algo, "declared twice in one plugin"));
+        }
+        for scope in [ParamScope::Global, ParamScope::PerModel] {
+            let defaults = ParamMap::new().resolve(
+                &algo
+                    .params
+                    .iter()
+                    .filter(|p| p.default.is_some())
+                    .cloned()
+                    .collect::<Vec<_>>(),
+                scope,
+            );
+            defaults.map_err(|e| fail(algo, format!("defaults do not validate: {e}")))?;
+        }
+        match algo.family {
+            Family::Merge => check_merge(module, algo)?,
+            Family::Optim => check_optim(module, algo)?,
+            Family::DpMechanism => check_mechanism(module, algo)?,
+            Family::DpAccountant => check_accountant(module, algo)?,
+            Family::LdpOracle => check_ldp(module, algo)?,
+            Family::NasStrategy => check_nas(module, algo)?,
+        }
+        report
+            .checked
+            .push(format!("{}/{}", algo.family, algo.name));
+    }
+    Ok(report)
+}
+
+fn global_params(algo: &AlgorithmDescriptor) -> ParamMap {
+    sample_params(algo.params_in(ParamScope::Global))
+}
+
+fn values(n: usize, salt: u32) -> Vec<f32> {
+    (0..n)
+        .map(|i| {
+            let x = (i as u32).wrapping_mul(2_654_435_761).wrapping_add(salt) % 1000;
+            x as f32 / 500.0 - 1.0
+        })
+        .collect()
+}
+
+fn check_merge(module: PluginModRef, algo: &AlgorithmDescriptor) -> Result<(), String> {
+    let name = RStr::from_str(algo.name.as_str());
+    let make = || {
+        (module.new_merge())(name, &ParamMap::new())
+            .into_result()
+            .map_err(|e| fail(algo, format!("construction failed: {e}")))
+    };
+    let a = make()?;
+    let b = make()?;
+    let shape = [4u64, 6];
+    let n = 24;
+    let base = values(n, 7);
+    let m1 = values(n, 11);
+    let m2 = values(n, 13);
+    let wrong = values(n + 6, 17);
+    let wrong_shape = [5u64, 6];
+    let per_model = sample_params(algo.params_in(ParamScope::PerModel));
+    let global = global_params(algo);
+    let model_params = [per_model.clone(), per_model.clone()];
+    let seed = RngSeed::from_u64(42);
+    fn t<'a>(shape: &'a [u64], v: &'a [f32]) -> TensorRef<'a> {
+        TensorRef::from_f32(shape, v).expect("sizes match")
+    }
+    let models = [t(&shape, &m1), t(&shape, &m2)];
+    let call = MergeCall {
+        tensor_name: RStr::from_str("model.layers.0.mlp.up_proj.weight"),
+        base: abi_stable::std_types::ROption::RSome(t(&shape, &base)),
+        models: RSlice::from_slice(&models),
+        base_index: abi_stable::std_types::ROption::RNone,
+        model_params: RSlice::from_slice(&model_params),
+        params: &global,
+        compute_dtype: DType::F32.into(),
+        seed,
+    };
+    let mut out_a = vec![0f32; n];
+    let mut out_b = vec![0f32; n];
+    let ra = a.merge(call, TensorMut::from_f32(&shape, &mut out_a).unwrap());
+    let ra = no_panic(algo, ra.into_result())?;
+    let rb = no_panic(
+        algo,
+        b.merge(call, TensorMut::from_f32(&shape, &mut out_b).unwrap())
+            .into_result(),
+    )?;
+    match (&ra, &rb) {
+        (Ok(()), Ok(())) => {
+            if out_a
+                .iter()
+                .map(|v| v.to_bits())
+                .ne(out_b.iter().map(|v| v.to_bits()))
+            {
+                return Err(fail(algo, "same seed and inputs gave different outputs"));
+            }
+        }
+        (Err(_), Err(_)) => {} // the method refuses these inputs (e.g. needs one model): fine
+        _ => return Err(fail(algo, "two identical calls disagreed on success")),
+    }
+    // A model of the wrong shape must be an error.
+    let bad_models = [
+        t(&shape, &m1),
+        TensorRef::from_f32(&wrong_shape, &wrong).unwrap(),
+    ];
+    let bad = MergeCall {
+        models: RSlice::from_slice(&bad_models),
+        ..call
+    };
+    let r = a.merge(bad, TensorMut::from_f32(&shape, &mut out_a).unwrap());
+    if no_panic(algo, r.into_result())?.is_ok() {
+        return Err(fail(algo, "accepted a model tensor of the wrong shape"));
+    }
+    Ok(())
+}
+
+fn check_optim(module: PluginModRef, algo: &AlgorithmDescriptor) -> Result<(), String> {
+    let params = global_params(algo);
+    let name = RStr::from_str(algo.name.as_str());
+    let make = || {
+        (module.new_optimizer())(name, &params)
+            .into_result()
+            .map_err(|e| fail(algo, format!("construction failed: {e}")))
+    };
+    let run = |grads_len: usize| -> Result<Result<Vec<f32>, RError>, String> {
+        let opt = make()?;
+        let names = no_panic(algo, opt.state_names().into_result())?
+            .map_err(|e| fail(algo, format!("state_names failed: {e}")))?;
+        let n = 16;
+        let mut p = values(n, 3);
+        let g = values(grads_len, 5);
+        let mut bufs: Vec<Vec<f32>> = names.iter().map(|_| vec![0f32; n]).collect();
+        let shape = [n as u64];
+        let gshape = [grads_len as u64];
+        let mut result = Ok(());
+        for step in 1..=3u64 {
+            let mut state: Vec<StateBuffer<'_>> = names
+                .iter()
+                .zip(bufs.iter_mut())
+                .map(|(nm, b)| StateBuffer {
+                    name: nm.as_rstr(),
+                    data: RSliceMut::from_mut_slice(b),
+                })
+                .collect();
+            let s = OptimStep {
+                params: TensorMut::from_f32(&shape, &mut p).unwrap(),
+                grads: TensorRef::from_f32(&gshape, &g).unwrap(),
+                state: RSliceMut::from_mut_slice(&mut state),
+                step,
+                lr: 0.1,
+            };
+            result = no_panic(algo, opt.step(s).into_result())?;
+            if result.is_err() {
+                break;
+            }
+        }
+        Ok(result.map(|()| p))
+    };
+    let a = run(16)?.map_err(|e| fail(algo, format!("step failed on valid input: {e}")))?;
+    let b = run(16)?.map_err(|e| fail(algo, format!("step failed on valid input: {e}")))?;
+    if a.iter()
+        .map(|v| v.to_bits())
+        .ne(b.iter().map(|v| v.to_bits()))
+    {
+        return Err(fail(algo, "same inputs gave different parameters"));
+    }
+    if run(9)?.is_ok() {
+        return Err(fail(algo, "accepted gradients of the wrong shape"));
+    }
+    Ok(())
+}
+
+fn check_mechanism(module: PluginModRef, algo: &AlgorithmDescriptor) -> Result<(), String> {
+    let params = global_params(algo);
+    let name = RStr::from_str(algo.name.as_str());
+    let mech = (module.new_mechanism())(name, &params)
+        .into_result()
+        .map_err(|e| fail(algo, format!("construction failed: {e}")))?;
+    let v = [1.0, 2.5, -3.0, 10.0];
+    let seed = RngSeed::from_u64(9);
+    let a = no_panic(
+        algo,
+        mech.release(RSlice::from_slice(&v), 1.0, seed)
+            .into_result(),
+    )?
+    .map_err(|e| fail(algo, format!("release failed: {e}")))?;
+    let b = no_panic(
+        algo,
+        mech.release(RSlice::from_slice(&v), 1.0, seed)
+            .into_result(),
+    )?
+    .map_err(|e| fail(algo, format!("release failed: {e}")))?;
+    if a.len() != v.len() {
+        return Err(fail(algo, "release changed the number of values"));
+    }
+    if a.iter()
+        .map(|x| x.to_bits())
+        .ne(b.iter().map(|x| x.to_bits()))
+    {
+        return Err(fail(algo, "same seed gave different releases"));
+    }
+    for bad in [f64::NAN, -1.0] {
+        let r = mech
+            .release(RSlice::from_slice(&v), bad, seed)
+            .into_result();
+        if no_panic(algo, r)?.is_ok() {
+            return Err(fail(algo, format!("accepted sensitivity {bad}")));
+        }
+    }
+    no_panic(algo, mech.cost(1.0).into_result())?
+        .map_err(|e| fail(algo, format!("cost failed: {e}")))?;
+    Ok(())
+}
+
+fn check_accountant(module: PluginModRef, algo: &AlgorithmDescriptor) -> Result<(), String> {
+    let params = global_params(algo);
+    let name = RStr::from_str(algo.name.as_str());
+    let mut acc = (module.new_accountant())(name, &params)
+        .into_result()
+        .map_err(|e| fail(algo, format!("construction failed: {e}")))?;
+    let bogus = mosaic_abi::PrivacyEvent {
+        mechanism: "no-such-mechanism-xyz".into(),
+        params: ParamMap::new(),
+        count: 1,
+    };
+    if no_panic(algo, acc.compose(&bogus).into_result())?.is_ok() {
+        return Err(fail(algo, "accepted an unknown mechanism"));
+    }
+    // Nothing composed yet: a valid query must succeed.
+    no_panic(algo, acc.epsilon(1e-5).into_result())?.map_err(|e| {
+        fail(
+            algo,
+            format!("epsilon() of an empty composition failed: {e}"),
+        )
+    })?;
+    no_panic(algo, acc.delta(1.0).into_result())?
+        .map_err(|e| fail(algo, format!("delta() of an empty composition failed: {e}")))?;
+    Ok(())
+}
+
+fn check_ldp(module: PluginModRef, algo: &AlgorithmDescriptor) -> Result<(), String> {
+    let params = global_params(algo);
+    let name = RStr::from_str(algo.name.as_str());
+    let oracle = (module.new_ldp_oracle())(name, &params)
+        .into_result()
+        .map_err(|e| fail(algo, format!("construction failed: {e}")))?;
+    let k = oracle.domain_size();
+    if k < 2 {
+        return Err(fail(algo, format!("domain size {k} < 2")));
+    }
+    let vals: Vec<u64> = (0..50).map(|i| i % k).collect();
+    let seed = RngSeed::from_u64(5);
+    let a = no_panic(
+        algo,
+        oracle
+            .perturb(RSlice::from_slice(&vals), seed)
+            .into_result(),
+    )?
+    .map_err(|e| fail(algo, format!("perturb failed: {e}")))?;
+    let b = no_panic(
+        algo,
+        oracle
+            .perturb(RSlice::from_slice(&vals), seed)
+            .into_result(),
+    )?
+    .map_err(|e| fail(algo, format!("perturb failed: {e}")))?;
+    if a != b {
+        return Err(fail(algo, "same seed gave different reports"));
+    }
+    if a.len() != vals.len() {
+        return Err(fail(algo, "perturb did not give one report per value"));
+    }
+    let out_of_domain = [k];
+    let r = oracle
+        .perturb(RSlice::from_slice(&out_of_domain), seed)
+        .into_result();
+    if no_panic(algo, r)?.is_ok() {
+        return Err(fail(algo, "accepted a value outside the domain"));
+    }
+    let mut state = vec![0f64; oracle.state_len() as usize];
+    no_panic(
+        algo,
+        oracle
+            .aggregate(&a, RSliceMut::from_mut_slice(&mut state))
+            .into_result(),
+    )?
+    .map_err(|e| fail(algo, format!("aggregate failed: {e}")))?;
+    let est = no_panic(
+        algo,
+        oracle
+            .estimate(RSlice::from_slice(&state), vals.len() as u64)
+            .into_result(),
+    )?
+    .map_err(|e| fail(algo, format!("estimate failed: {e}")))?;
+    if est.counts.len() as u64 != k {
+        return Err(fail(algo, "estimate has the wrong number of counts"));
+    }
+    let mut short = vec![0f64; 1];
+    let malformed = mosaic_abi::Reports {
+        report_len: a.report_len + 1,
+        data: RVec::from(vec![u64::MAX; (a.report_len as usize + 1) * 2]),
+    };
+    let r = oracle
+        .aggregate(&malformed, RSliceMut::from_mut_slice(&mut short))
+        .into_result();
+    if no_panic(algo, r)?.is_ok() {
+        return Err(fail(algo, "accepted malformed reports"));
+    }
+    Ok(())
+}
+
+fn check_nas(module: PluginModRef, algo: &AlgorithmDescriptor) -> Result<(), String> {
+    let params = global_params(algo);
+    let name = RStr::from_str(algo.name.as_str());
+    let space = SearchSpace {
+        choices: (0..3)
+            .map(|i| Choice {
+                name: format!("choice_{i}").into(),
+                options: vec!["a".into(), "b".into(), "c".into()].into(),
+            })
+            .collect(),
+    };
+    let make = || {
+        (module.new_nas_strategy())(name, &space, &params, RngSeed::from_u64(3))
+            .into_result()
+            .map_err(|e| fail(algo, format!("construction failed: {e}")))
+    };
+    let mut a = make()?;
+    let mut b = make()?;
+    for step in 0..5 {
+        let xa = no_panic(algo, a.ask().into_result())?
+            .map_err(|e| fail(algo, format!("ask failed: {e}")))?;
+        let xb = no_panic(algo, b.ask().into_result())?
+            .map_err(|e| fail(algo, format!("ask failed: {e}")))?;
+        if xa != xb {
+            return Err(fail(algo, "same seed proposed different architectures"));
+        }
+        space
+            .check(&xa)
+            .map_err(|e| fail(algo, format!("proposed an invalid architecture: {e}")))?;
+        let score = step as f64;
+        no_panic(algo, a.tell(RSlice::from_slice(&xa), score).into_result())?
+            .map_err(|e| fail(algo, format!("tell failed: {e}")))?;
+        no_panic(algo, b.tell(RSlice::from_slice(&xb), score).into_result())?
+            .map_err(|e| fail(algo, format!("tell failed: {e}")))?;
+    }
+    let r = a.tell(RSlice::from_slice(&[0u32]), 1.0).into_result();
+    if no_panic(algo, r)?.is_ok() {
+        return Err(fail(algo, "accepted an architecture of the wrong length"));
+    }
+    Ok(())
+}
