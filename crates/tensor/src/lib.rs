@@ -6,6 +6,8 @@
 #![deny(missing_docs)]
 
 pub mod convert;
+#[cfg(feature = "dfdx")]
+mod dfdx_bridge;
 mod dtype;
 mod error;
 pub mod kernels;
