@@ -19,6 +19,7 @@ pub mod config;
 mod error;
 mod execute;
 pub mod io;
+pub mod lora;
 pub mod params;
 mod plan;
 
