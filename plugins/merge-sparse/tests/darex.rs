@@ -257,3 +257,24 @@ fn wrong_shapes_and_bad_parameters_are_errors() {
         assert_eq!(err.kind, ErrorKind::InvalidParam, "{name}");
     }
 }
+
+#[test]
+fn new_descriptors_validate_and_are_tagged() {
+    let m = mosaic_plugin_merge_sparse::plugin_module();
+    let info = (m.info())().into_result().unwrap();
+    for (name, random) in [
+        ("sce", false),
+        ("pcb", false),
+        ("dare_q", true),
+        ("dare_magnitude", false),
+    ] {
+        let a = info
+            .algorithms
+            .iter()
+            .find(|a| a.name.as_str() == name)
+            .unwrap_or_else(|| panic!("{name} not registered"));
+        a.validate().unwrap();
+        assert!(a.has_tag("requires_base"), "{name}");
+        assert_eq!(a.has_tag("random"), random, "{name}");
+    }
+}
