@@ -224,19 +224,7 @@ impl GeneralizedTaskArithmetic {
         params: &ParamMap,
     ) -> Result<(Option<Consensus>, RescaleRule, TieBreak), RError> {
         let consensus = if self.variant.consensus {
-            Some(match params.get("consensus_method") {
-                None => Consensus::Sum,
-                Some(_) => match params.str("consensus_method")? {
-                    "sum" => Consensus::Sum,
-                    "count" => Consensus::Count,
-                    other => {
-                        return Err(RError::param(
-                            "consensus_method",
-                            format!("unknown method {other:?} (known: sum, count)"),
-                        ))
-                    }
-                },
-            })
+            Some(parse_consensus(params, "consensus_method")?)
         } else {
             None
         };
@@ -264,12 +252,7 @@ impl GeneralizedTaskArithmetic {
     ) -> Result<Vec<f64>, RError> {
         let p = &call.model_params[index];
         let density = p.f64("density")?;
-        let rng = || {
-            let mut rng = ChaCha20Rng::from_seed(call.seed.bytes);
-            // One stream per model: each model's mask is independent of the others'.
-            rng.set_stream(index as u64);
-            rng
-        };
+        let rng = || model_rng(call, index);
         Ok(match self.variant.sparsification {
             Sparsification::Magnitude => sparsify::magnitude(dtype, &delta, density, rescale, ties),
             Sparsification::MagnitudeOutliers => {
@@ -294,96 +277,170 @@ impl GeneralizedTaskArithmetic {
 
 impl MergeMethod for GeneralizedTaskArithmetic {
     fn merge(&self, call: &MergeCall<'_>, out: &mut TensorMut<'_>) -> Result<(), RError> {
-        call.check_shapes(out.shape())?;
-        let name = call.name();
-        let dtype: DType = call.compute_dtype.into();
-        check_compute_dtype(dtype, name)?;
-        let base_ref = call.base().ok_or_else(|| {
-            RError::input(format!(
-                "tensor `{name}`: {} requires a base model (`base_model`)",
-                self.variant.name
-            ))
-        })?;
+        let (dtype, base) = prepare(call, out, self.variant.name)?;
         let (consensus, rule, ties) = self.options(call.params)?;
         let normalize = call.params.bool("normalize")?;
         let rescale = call.params.bool("rescale")?;
         let lambda = call.params.f64("lambda")?;
-        let acc = accumulator(dtype);
-        let base = load(&base_ref, dtype);
 
         // Weighted, sparsified task vectors of the non-base models, in config order.
         let mut weights = Vec::new();
         let mut deltas = Vec::new();
-        for (i, model) in call.models.iter().enumerate() {
-            if Some(i) == call.base_index() {
-                continue;
-            }
-            let x = load(model, dtype);
-            let delta: Vec<f64> = x
-                .iter()
-                .zip(&base)
-                .map(|(x, b)| round_to(dtype, x - b))
-                .collect();
-            let mut delta = self.sparsify(call, dtype, i, delta, rescale, rule, ties)?;
-            // mergekit builds the weight vector in the compute dtype.
-            let w = round_to(dtype, call.model_params[i].f64("weight")?);
-            for d in &mut delta {
-                *d = round_to(dtype, *d * w);
-            }
-            weights.push(w);
-            deltas.push(delta);
+        for (i, delta) in task_vectors(call, dtype, &base) {
+            let delta = self.sparsify(call, dtype, i, delta, rescale, rule, ties)?;
+            weights.push(weigh(call, dtype, i, delta, &mut deltas)?);
         }
-        if deltas.is_empty() {
-            return out.write_f64(&base);
-        }
-
-        let lambda = round_to(acc, lambda);
-        let plain_divisor =
-            match round_to(dtype, weights.iter().fold(0.0, |s, w| round_to(acc, s + w))) {
-                d if d.abs() < 1e-8 => 1.0,
-                d => d,
-            };
-        let mut result = Vec::with_capacity(base.len());
-        for (e, &b) in base.iter().enumerate() {
-            let (mixed, divisor) = match consensus {
-                None => {
-                    let s = deltas.iter().fold(0.0, |s, d| round_to(acc, s + d[e]));
-                    (round_to(dtype, s), plain_divisor)
-                }
-                Some(method) => {
-                    let positive = match method {
-                        Consensus::Sum => {
-                            deltas.iter().fold(0.0, |s, d| round_to(acc, s + d[e])) >= 0.0
-                        }
-                        Consensus::Count => deltas.iter().map(|d| sign(d[e])).sum::<i64>() >= 0,
-                    };
-                    let majority = if positive { 1 } else { -1 };
-                    let (mut s, mut div) = (0.0, 0.0);
-                    for (d, &w) in deltas.iter().zip(&weights) {
-                        if sign(d[e]) == majority {
-                            s = round_to(acc, s + d[e]);
-                            div = round_to(acc, div + w);
-                        }
-                    }
-                    let div = round_to(dtype, div);
-                    (round_to(dtype, s), if div == 0.0 { 1.0 } else { div })
-                }
-            };
-            let mut m = mixed;
-            if normalize {
-                m = round_to(dtype, m / divisor);
-            }
-            if lambda != 1.0 {
-                m = round_to(dtype, m * lambda);
-            }
-            result.push(round_to(dtype, b + m));
-        }
+        let result = combine(
+            dtype, &base, &weights, &deltas, consensus, normalize, lambda,
+        );
         out.write_f64(&result)
     }
 }
 
+/// The random stream of model `index`: ChaCha20 seeded by the call's seed, one stream per
+/// model so that each model's mask is independent of the others'.
+pub(crate) fn model_rng(call: &MergeCall<'_>, index: usize) -> ChaCha20Rng {
+    let mut rng = ChaCha20Rng::from_seed(call.seed.bytes);
+    rng.set_stream(index as u64);
+    rng
+}
+
+/// Check shapes and the compute dtype, require a base model and load it in the compute dtype.
+pub(crate) fn prepare(
+    call: &MergeCall<'_>,
+    out: &TensorMut<'_>,
+    method: &str,
+) -> Result<(DType, Vec<f64>), RError> {
+    call.check_shapes(out.shape())?;
+    let name = call.name();
+    let dtype: DType = call.compute_dtype.into();
+    check_compute_dtype(dtype, name)?;
+    let base_ref = call.base().ok_or_else(|| {
+        RError::input(format!(
+            "tensor `{name}`: {method} requires a base model (`base_model`)"
+        ))
+    })?;
+    Ok((dtype, load(&base_ref, dtype)))
+}
+
+/// The task vectors `x_i − base` (rounded to `dtype`) of the models other than the base, in
+/// config order, each with its index into `call.models`.
+pub(crate) fn task_vectors<'c>(
+    call: &'c MergeCall<'_>,
+    dtype: DType,
+    base: &'c [f64],
+) -> impl Iterator<Item = (usize, Vec<f64>)> + 'c {
+    call.models
+        .iter()
+        .enumerate()
+        .filter(move |(i, _)| Some(*i) != call.base_index())
+        .map(move |(i, model)| {
+            let delta = load(model, dtype)
+                .iter()
+                .zip(base)
+                .map(|(x, b)| round_to(dtype, x - b))
+                .collect();
+            (i, delta)
+        })
+}
+
+/// Multiply model `index`'s (sparsified) task vector by its `weight` as mergekit does (the
+/// weight rounded to `dtype`), push it onto `deltas` and return the weight.
+pub(crate) fn weigh(
+    call: &MergeCall<'_>,
+    dtype: DType,
+    index: usize,
+    mut delta: Vec<f64>,
+    deltas: &mut Vec<Vec<f64>>,
+) -> Result<f64, RError> {
+    // mergekit builds the weight vector in the compute dtype.
+    let w = round_to(dtype, call.model_params[index].f64("weight")?);
+    for d in &mut delta {
+        *d = round_to(dtype, *d * w);
+    }
+    deltas.push(delta);
+    Ok(w)
+}
+
+/// Parse `consensus_method` (`sum` when absent).
+pub(crate) fn parse_consensus(params: &ParamMap, key: &str) -> Result<Consensus, RError> {
+    Ok(match params.get(key) {
+        None => Consensus::Sum,
+        Some(_) => match params.str(key)? {
+            "sum" => Consensus::Sum,
+            "count" => Consensus::Count,
+            other => {
+                return Err(RError::param(
+                    key,
+                    format!("unknown method {other:?} (known: sum, count)"),
+                ))
+            }
+        },
+    })
+}
+
+/// mergekit's generalized task arithmetic merge of weighted task vectors: per element, sum
+/// the (sign-agreeing, with `consensus`) deltas, divide by the sum of their weights when
+/// `normalize`, scale by `lambda`, add to `base`. Rounded as torch rounds in `dtype`.
+pub(crate) fn combine(
+    dtype: DType,
+    base: &[f64],
+    weights: &[f64],
+    deltas: &[Vec<f64>],
+    consensus: Option<Consensus>,
+    normalize: bool,
+    lambda: f64,
+) -> Vec<f64> {
+    if deltas.is_empty() {
+        return base.to_vec();
+    }
+    let acc = accumulator(dtype);
+    let lambda = round_to(acc, lambda);
+    let plain_divisor = match round_to(dtype, weights.iter().fold(0.0, |s, w| round_to(acc, s + w)))
+    {
+        d if d.abs() < 1e-8 => 1.0,
+        d => d,
+    };
+    let mut result = Vec::with_capacity(base.len());
+    for (e, &b) in base.iter().enumerate() {
+        let (mixed, divisor) = match consensus {
+            None => {
+                let s = deltas.iter().fold(0.0, |s, d| round_to(acc, s + d[e]));
+                (round_to(dtype, s), plain_divisor)
+            }
+            Some(method) => {
+                let positive = match method {
+                    Consensus::Sum => {
+                        deltas.iter().fold(0.0, |s, d| round_to(acc, s + d[e])) >= 0.0
+                    }
+                    Consensus::Count => deltas.iter().map(|d| sign(d[e])).sum::<i64>() >= 0,
+                };
+                let majority = if positive { 1 } else { -1 };
+                let (mut s, mut div) = (0.0, 0.0);
+                for (d, &w) in deltas.iter().zip(weights) {
+                    if sign(d[e]) == majority {
+                        s = round_to(acc, s + d[e]);
+                        div = round_to(acc, div + w);
+                    }
+                }
+                let div = round_to(dtype, div);
+                (round_to(dtype, s), if div == 0.0 { 1.0 } else { div })
+            }
+        };
+        let mut m = mixed;
+        if normalize {
+            m = round_to(dtype, m / divisor);
+        }
+        if lambda != 1.0 {
+            m = round_to(dtype, m * lambda);
+        }
+        result.push(round_to(dtype, b + m));
+    }
+    result
+}
+
 /// torch's `sign`: −1, 0 or 1 (0 for ±0 and NaN).
-fn sign(x: f64) -> i64 {
+pub(crate) fn sign(x: f64) -> i64 {
     if x > 0.0 {
         1
     } else if x < 0.0 {

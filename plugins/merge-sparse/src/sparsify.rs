@@ -123,6 +123,20 @@ fn rescale_random(
     }
 }
 
+/// DARE's mask: element i is kept when the i-th uniform draw in [0, 1) is below `density`.
+pub(crate) fn bernoulli_mask(n: usize, density: f64, rng: &mut ChaCha20Rng) -> Vec<bool> {
+    (0..n).map(|_| rng.random::<f64>() < density).collect()
+}
+
+/// `keep · δ / q`: kept elements divided by `q` (rounded to `dtype`), dropped ones zero.
+pub(crate) fn scale_kept(dtype: DType, delta: &[f64], keep: &[bool], q: f64) -> Vec<f64> {
+    delta
+        .iter()
+        .zip(keep)
+        .map(|(&d, &k)| if k { round_to(dtype, d / q) } else { 0.0 })
+        .collect()
+}
+
 /// DARE: keep each element independently with probability `density` (drop rate
 /// p = 1 − density).
 pub fn bernoulli(
@@ -136,10 +150,7 @@ pub fn bernoulli(
     if density >= 1.0 {
         return delta.to_vec();
     }
-    let keep: Vec<bool> = delta
-        .iter()
-        .map(|_| rng.random::<f64>() < density)
-        .collect();
+    let keep = bernoulli_mask(delta.len(), density, rng);
     rescale_random(dtype, delta, &keep, rescale, rule, |_| density)
 }
 

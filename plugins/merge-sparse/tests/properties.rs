@@ -315,8 +315,10 @@ fn descriptors_follow_mergekit() {
     let m = mosaic_plugin_merge_sparse::plugin_module();
     let info = (m.info())().into_result().unwrap();
     let names: Vec<&str> = info.algorithms.iter().map(|a| a.name.as_str()).collect();
-    assert_eq!(names, ALL);
-    for a in info.algorithms.iter() {
+    // The generalized task arithmetic family comes first; SCE, PCB and DAREx follow (their
+    // descriptors are checked in their own test files).
+    assert_eq!(&names[..ALL.len()], ALL);
+    for a in info.algorithms.iter().take(ALL.len()) {
         a.validate().unwrap();
         assert!(a.has_tag("requires_base"));
         assert_eq!(
