@@ -15,6 +15,7 @@
 //! per tensor, as passthrough).
 #![deny(missing_docs)]
 
+pub mod align;
 pub mod config;
 mod error;
 mod execute;
