@@ -4,6 +4,7 @@
 //! folders, in `MOSAIC_PLUGIN_PATH`, and in the `plugins` folder next to this executable.
 
 mod demo;
+mod lora;
 mod merge;
 mod plugins;
 
@@ -53,6 +54,8 @@ enum Command {
     },
     /// Merge checkpoints as mergekit does: `mosaic merge config.yaml out/`.
     Merge(merge::MergeArgs),
+    /// Extract a PEFT LoRA adapter from a fine-tune: truncated SVD of each weight delta.
+    ExtractLora(lora::LoraArgs),
     /// Run the first algorithm of each family on generated data and print one line each.
     Demo {
         #[command(flatten)]
@@ -71,6 +74,7 @@ fn main() -> ExitCode {
             .registry()
             .and_then(|reg| plugins::list(&reg, json, verbose)),
         Command::Merge(args) => merge::run(args),
+        Command::ExtractLora(args) => lora::run(args),
         Command::Demo { plugins } => plugins.registry().and_then(|reg| demo::run(&reg)),
     };
     match result {
@@ -80,4 +84,10 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Whether stderr is a terminal (progress bars only then).
+pub(crate) fn console_is_terminal() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal()
 }

@@ -63,7 +63,7 @@ pub fn run(args: MergeArgs) -> Result<()> {
     let method = reg.merge_method(&cfg.merge_method)?;
     let max_shard_size = mosaic_merge::io::parse_size(&args.max_shard_size)
         .with_context(|| "option --max-shard-size".to_string())?;
-    let show_progress = !args.json && console_is_terminal();
+    let show_progress = !args.json && crate::console_is_terminal();
     let bar = if show_progress {
         let bar = ProgressBar::new(plan.tensors.len() as u64);
         bar.set_style(
@@ -125,9 +125,4 @@ pub fn run(args: MergeArgs) -> Result<()> {
         );
     }
     Ok(())
-}
-
-fn console_is_terminal() -> bool {
-    use std::io::IsTerminal;
-    std::io::stderr().is_terminal()
 }

@@ -84,6 +84,7 @@ golden! {
     multislerp => "multislerp",
     nearswap => "nearswap",
     ram => "ram",
+    sce => "sce",
 }
 
 #[test]
@@ -178,4 +179,41 @@ fn an_unknown_method_or_key_is_an_error_naming_it() {
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("normalise"), "{err}");
+}
+
+#[test]
+fn extract_lora_writes_a_peft_adapter_and_reports_errors_per_tensor() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("adapter");
+    let o = Command::new(env!("CARGO_BIN_EXE_mosaic"))
+        .args([
+            "extract-lora",
+            "base",
+            "ft1",
+            out.to_str().unwrap(),
+            "--rank",
+            "8",
+            "--json",
+        ])
+        .current_dir(fixtures())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let tensors = report["tensors"].as_array().unwrap();
+    // 3 layers × 7 linear modules; embeddings and lm_head are skipped by default.
+    assert_eq!(tensors.len(), 21);
+    for t in tensors {
+        let e = t["rel_error"].as_f64().unwrap();
+        assert!(e > 0.0 && e < 1.0, "{t}");
+    }
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("adapter_config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["peft_type"], "LORA");
+    assert_eq!(cfg["r"], 8);
+    let adapter = Checkpoint::open(out.join("adapter_model.safetensors")).unwrap();
+    let a = adapter
+        .info("base_model.model.model.layers.0.mlp.up_proj.lora_A.weight")
+        .unwrap();
+    assert_eq!(a.shape.dims(), [8, 32]);
 }
