@@ -251,6 +251,10 @@ fn test() -> Result<()> {
     cmd.args(["test", "--workspace"]);
     cmd.env("MOSAIC_TEST_PLUGIN_DIR", &plugins);
     run(cmd)?;
+    // The dfdx bridge is behind a feature: test it explicitly.
+    let mut cmd = cargo();
+    cmd.args(["test", "-p", "mosaic-tensor", "--features", "dfdx", "--lib"]);
+    run(cmd)?;
     // The template's own tests (it runs our conformance suite on itself), out of tree.
     let mut cmd = cargo();
     cmd.current_dir(root().join("plugins/template"));

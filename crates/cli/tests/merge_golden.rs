@@ -217,3 +217,120 @@ fn extract_lora_writes_a_peft_adapter_and_reports_errors_per_tensor() {
         .unwrap();
     assert_eq!(a.shape.dims(), [8, 32]);
 }
+
+/// `align: weight_matching`: a model that is the base with its MLP hidden units permuted
+/// (the same function) merges back into the base; without alignment the average is far off.
+#[test]
+fn weight_matching_alignment_undoes_a_permutation_before_merging() {
+    use mosaic_tensor::safetensors::write_file;
+    use mosaic_tensor::Tensor;
+    let (h, i) = (8usize, 12usize);
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    let mut rnd = |n: usize| -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                ((x >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+            })
+            .collect()
+    };
+    let names = ["q_proj", "k_proj", "v_proj", "o_proj"];
+    let mut base: Vec<(String, Vec<usize>, Vec<f32>)> = names
+        .iter()
+        .map(|n| {
+            (
+                format!("model.layers.0.self_attn.{n}.weight"),
+                vec![h, h],
+                rnd(h * h),
+            )
+        })
+        .collect();
+    base.push((
+        "model.layers.0.mlp.gate_proj.weight".into(),
+        vec![i, h],
+        rnd(i * h),
+    ));
+    base.push((
+        "model.layers.0.mlp.up_proj.weight".into(),
+        vec![i, h],
+        rnd(i * h),
+    ));
+    base.push((
+        "model.layers.0.mlp.down_proj.weight".into(),
+        vec![h, i],
+        rnd(h * i),
+    ));
+    // A fixed permutation of the 12 hidden units.
+    let perm = [3usize, 0, 7, 1, 11, 2, 9, 4, 10, 5, 8, 6];
+    let permuted: Vec<(String, Vec<usize>, Vec<f32>)> = base
+        .iter()
+        .map(|(n, d, v)| {
+            let mut out = v.clone();
+            if n.contains("gate_proj") || n.contains("up_proj") {
+                for (r, &p) in perm.iter().enumerate() {
+                    out[r * h..(r + 1) * h].copy_from_slice(&v[p * h..(p + 1) * h]);
+                }
+            } else if n.contains("down_proj") {
+                for row in 0..h {
+                    for (c, &p) in perm.iter().enumerate() {
+                        out[row * i + c] = v[row * i + p];
+                    }
+                }
+            }
+            (n.clone(), d.clone(), out)
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        r#"{{"architectures":["LlamaForCausalLM"],"model_type":"llama","hidden_size":{h},"intermediate_size":{i},"num_hidden_layers":1,"num_attention_heads":2,"num_key_value_heads":2}}"#
+    );
+    for (folder, tensors) in [("base", &base), ("perm", &permuted)] {
+        let d = dir.path().join(folder);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("config.json"), &config).unwrap();
+        let owned: Vec<(String, Tensor)> = tensors
+            .iter()
+            .map(|(n, s, v)| (n.clone(), Tensor::from_f32(s.clone(), v.clone()).unwrap()))
+            .collect();
+        let views: Vec<(&str, _)> = owned.iter().map(|(n, t)| (n.as_str(), t.view())).collect();
+        write_file(&d.join("model.safetensors"), &views, None).unwrap();
+    }
+    let yaml = |align: &str| {
+        format!(
+            "merge_method: linear\nbase_model: ./base\nmodels:\n  - model: ./base\n    parameters: {{weight: 0.5}}\n  - model: ./perm\n    parameters: {{weight: 0.5}}\ndtype: float32\n{align}"
+        )
+    };
+    let worst = |align: &str| -> f32 {
+        std::fs::write(dir.path().join("c.yaml"), yaml(align)).unwrap();
+        let out = dir.path().join("out");
+        let o = Command::new(env!("CARGO_BIN_EXE_mosaic"))
+            .args(["merge", "c.yaml", "out", "--overwrite", "--plugin-dir"])
+            .arg(mosaic_testkit::built_plugin_dir())
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let merged = Checkpoint::open(&out).unwrap();
+        base.iter()
+            .map(|(n, _, v)| {
+                let m = merged.tensor(n).unwrap().to_f32_vec();
+                m.iter()
+                    .zip(v)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0f32, f32::max)
+            })
+            .fold(0f32, f32::max)
+    };
+    let aligned = worst("align: weight_matching\n");
+    let unaligned = worst("");
+    assert!(
+        aligned < 1e-6,
+        "aligned merge is {aligned} away from the base"
+    );
+    assert!(
+        unaligned > 0.05,
+        "unaligned merge unexpectedly close: {unaligned}"
+    );
+}

@@ -265,6 +265,10 @@ pub struct MergeConfig {
     /// A Jinja chat template written into the output's `tokenizer_config.json`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chat_template: Option<String>,
+    /// Mosaic extension: permutation alignment of each model to the base before merging.
+    /// Only `weight_matching` (Git Re-Basin) is defined; see `crate::align`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub align: Option<String>,
     /// The YAML text the config was read from (written to the output as
     /// `mergekit_config.yml`).
     #[serde(skip)]
@@ -406,6 +410,26 @@ impl MergeConfig {
     pub fn validate(&self) -> Result<()> {
         if self.merge_method.trim().is_empty() {
             return Err(config_err("merge_method", "must name a merge method"));
+        }
+        if let Some(a) = &self.align {
+            if a != "weight_matching" {
+                return Err(config_err(
+                    "align",
+                    format!("unknown alignment {a:?} (known: weight_matching)"),
+                ));
+            }
+            if self.base_model.is_none() {
+                return Err(config_err(
+                    "align",
+                    "weight_matching aligns models to the base: set `base_model`",
+                ));
+            }
+            if self.slices.is_some() {
+                return Err(config_err(
+                    "align",
+                    "alignment is supported with `models`, not with `slices`",
+                ));
+            }
         }
         if self.modules.is_some() {
             return Err(config_err(

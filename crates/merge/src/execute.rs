@@ -265,9 +265,25 @@ fn merge_tensor(plan: &Plan, method: &MergeMethodBox, t: &PlannedTensor) -> Resu
         }
         return Ok(first.to_vec());
     }
+    // `align: weight_matching`: a model's permuted tensors are read to f32 and permuted.
+    let mut aligned: Vec<Option<Vec<f32>>> = Vec::with_capacity(t.models.len());
+    for (i, v) in t.models.iter().zip(&views) {
+        aligned.push(match plan.alignment.get(&i.model) {
+            Some(p) if crate::align::is_permuted(p, &i.tensor) => {
+                let mut data = v.to_f32_vec();
+                crate::align::apply(p, &i.tensor, v.dims(), &mut data)?;
+                Some(data)
+            }
+            _ => None,
+        });
+    }
     let refs: Vec<TensorRef<'_>> = views
         .iter()
-        .map(|v| TensorRef::new(v.dtype(), &shape, v.as_bytes()))
+        .zip(&aligned)
+        .map(|(v, a)| match a {
+            Some(data) => TensorRef::from_f32(&shape, data),
+            None => TensorRef::new(v.dtype(), &shape, v.as_bytes()),
+        })
         .collect::<std::result::Result<_, _>>()
         .map_err(bad_input)?;
     let base = base_view

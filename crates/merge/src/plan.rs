@@ -1,6 +1,7 @@
 //! The planner: from a config, the opened checkpoints and the method's descriptor, the list
 //! of output tensors with their inputs, resolved parameters, dtypes and seeds.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -276,6 +277,9 @@ pub struct Plan {
     pub num_layers: Option<usize>,
     /// Things the user should know (dtype conversions, tied embeddings, ignored keys).
     pub notes: Vec<String>,
+    /// Permutations aligning each model (index into `inputs`) to the base, when the config
+    /// says `align: weight_matching`.
+    pub alignment: BTreeMap<usize, crate::align::Permutations>,
     #[serde(skip)]
     pub(crate) models: Arc<ModelSet>,
     #[serde(skip)]
@@ -310,7 +314,44 @@ impl Plan {
             options.seed.unwrap_or(DEFAULT_SEED),
         )?
         .run()
-        .map(|p| p.finish(config, models))
+        .map(|p| p.finish(config, models))?
+        .aligned(config)
+    }
+
+    /// Compute the `align: weight_matching` permutations of every non-base model.
+    fn aligned(mut self, config: &MergeConfig) -> Result<Plan> {
+        if config.align.is_none() {
+            return Ok(self);
+        }
+        let base_ref = config
+            .base_model
+            .as_ref()
+            .expect("validated: align needs a base");
+        let models = self.models.models();
+        let base = models
+            .iter()
+            .position(|m| &m.reference == base_ref)
+            .expect("the base model is opened");
+        let opts = crate::align::AlignOptions::from_model_dir(&models[base].path)?;
+        for (i, m) in models.iter().enumerate() {
+            if i == base {
+                continue;
+            }
+            let perms =
+                crate::align::weight_matching(&models[base].checkpoint, &m.checkpoint, &opts)?;
+            self.notes.push(format!(
+                "align: `{}` {} to match the base ({} layers)",
+                m.reference,
+                if perms.is_identity() {
+                    "needs no permutation"
+                } else {
+                    "permuted"
+                },
+                perms.layers.len()
+            ));
+            self.alignment.insert(i, perms);
+        }
+        Ok(self)
     }
 
     /// Total bytes of the output tensors.
@@ -461,6 +502,7 @@ impl PlanParts {
             config_dtype: self.config_dtype,
             num_layers: self.num_layers,
             notes: self.notes,
+            alignment: BTreeMap::new(),
             models: Arc::new(models),
             config_yaml: config.to_yaml(),
             chat_template: config.chat_template.clone(),
