@@ -28,7 +28,7 @@ fn parses_every_fixture_config() {
         assert!(!cfg.referenced_models().is_empty());
         n += 1;
     }
-    assert_eq!(n, 10);
+    assert!(n >= 10, "only {n} fixture configs parsed");
     let ta = MergeConfig::from_file(dir.join("task_arithmetic.yaml")).unwrap();
     assert_eq!(ta.base_model.as_deref(), Some("./base"));
     let models = ta.models.as_ref().unwrap();

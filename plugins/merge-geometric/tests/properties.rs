@@ -172,10 +172,14 @@ fn missing_base_and_wrong_counts_are_errors() {
 #[test]
 fn required_params_are_declared() {
     let m = mosaic_plugin_merge_geometric::plugin_module();
-    let e = (m.new_merge())(RStr::from_str("slerp"), &ParamMap::new())
+    // Merge parameters arrive per tensor: construction without `t` succeeds, and a call
+    // whose parameters lack `t` is refused naming it.
+    let slerp = (m.new_merge())(RStr::from_str("slerp"), &ParamMap::new())
         .into_result()
-        .err()
-        .expect("slerp without t");
+        .expect("constructors do not require per-tensor parameters");
+    let s = [4u64];
+    let x = [1.0f32, 2.0, 3.0, 4.0];
+    let e = merge(&slerp, &s, Some((&s, &x)), &[(&s, &x)]).unwrap_err();
     assert!(e.message().contains("`t`"), "{e}");
     let info = (m.info())().into_result().unwrap();
     assert_eq!(info.algorithms.len(), ALL.len());
