@@ -69,7 +69,7 @@ fn optim(reg: &Registry) -> Result<Row> {
         family: "optim",
         algorithm: "sgd (momentum 0.5)".into(),
         result: format!(
-            "quadratic loss {start:.4} -> {:.6} after {steps} steps on {n} parameters",
+            "quadratic loss {start:.4} -> {:.2e} after {steps} steps on {n} parameters",
             loss(&p)
         ),
     })
@@ -206,6 +206,125 @@ fn merge(reg: &Registry) -> Result<Row> {
     })
 }
 
+/// Write a tiny Llama-shaped bf16 checkpoint (2 layers, hidden 64) with `config.json`.
+fn write_tiny_llama(
+    dir: &std::path::Path,
+    salt: u64,
+    base: Option<&[(String, Vec<f32>)]>,
+) -> Result<Vec<(String, Vec<f32>)>> {
+    use mosaic_tensor::{DType, Tensor};
+    let (h, i, v, layers) = (64usize, 172usize, 256usize, 2usize);
+    let mut shapes: Vec<(String, Vec<usize>)> = vec![
+        ("model.embed_tokens.weight".into(), vec![v, h]),
+        ("model.norm.weight".into(), vec![h]),
+        ("lm_head.weight".into(), vec![v, h]),
+    ];
+    for l in 0..layers {
+        let p = format!("model.layers.{l}.");
+        for n in ["q_proj", "k_proj", "v_proj", "o_proj"] {
+            shapes.push((format!("{p}self_attn.{n}.weight"), vec![h, h]));
+        }
+        shapes.push((format!("{p}mlp.gate_proj.weight"), vec![i, h]));
+        shapes.push((format!("{p}mlp.up_proj.weight"), vec![i, h]));
+        shapes.push((format!("{p}mlp.down_proj.weight"), vec![h, i]));
+        shapes.push((format!("{p}input_layernorm.weight"), vec![h]));
+        shapes.push((format!("{p}post_attention_layernorm.weight"), vec![h]));
+    }
+    std::fs::create_dir_all(dir)?;
+    let config = format!(
+        r#"{{"architectures":["LlamaForCausalLM"],"model_type":"llama","hidden_size":{h},"intermediate_size":{i},"num_hidden_layers":{layers},"num_attention_heads":4,"num_key_value_heads":4,"vocab_size":{v},"torch_dtype":"bfloat16","tie_word_embeddings":false}}"#
+    );
+    std::fs::write(dir.join("config.json"), config)?;
+    let mut values = Vec::new();
+    let mut tensors = Vec::new();
+    for (k, (name, shape)) in shapes.iter().enumerate() {
+        let n: usize = shape.iter().product();
+        let noise = data(n, salt * 1000 + k as u64);
+        let vals: Vec<f32> = match base {
+            // A fine-tune: the base plus a small delta.
+            Some(b) => b[k]
+                .1
+                .iter()
+                .zip(&noise)
+                .map(|(x, d)| x + 0.01 * d)
+                .collect(),
+            None if shape.len() == 1 => noise.iter().map(|d| 1.0 + 0.1 * d).collect(),
+            None => noise.iter().map(|d| 0.05 * d).collect(),
+        };
+        tensors.push((
+            name.clone(),
+            Tensor::from_f32(shape.clone(), vals.clone())?.to_dtype(DType::BF16),
+        ));
+        values.push((name.clone(), vals));
+    }
+    let views: Vec<(&str, _)> = tensors
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.view()))
+        .collect();
+    mosaic_tensor::safetensors::write_file(&dir.join("model.safetensors"), &views, None)?;
+    Ok(values)
+}
+
+/// Build tiny checkpoints and merge them with three methods through `mosaic-merge`.
+fn merges(reg: &Registry) -> Result<Vec<Row>> {
+    let dir = std::env::temp_dir().join(format!("mosaic-demo-{}", std::process::id()));
+    let result = (|| -> Result<Vec<Row>> {
+        let base = write_tiny_llama(&dir.join("base"), 1, None)?;
+        write_tiny_llama(&dir.join("ft1"), 2, Some(&base))?;
+        write_tiny_llama(&dir.join("ft2"), 3, Some(&base))?;
+        let configs = [
+            ("linear", "merge_method: linear\nmodels:\n  - model: ft1\n    parameters: {weight: 0.5}\n  - model: ft2\n    parameters: {weight: 0.5}\ndtype: bfloat16\n"),
+            ("ties", "merge_method: ties\nbase_model: base\nmodels:\n  - model: ft1\n    parameters: {weight: 0.5, density: 0.5}\n  - model: ft2\n    parameters: {weight: 0.5, density: 0.5}\nparameters: {normalize: true}\ndtype: bfloat16\n"),
+            ("slerp", "merge_method: slerp\nbase_model: ft1\nmodels:\n  - model: ft1\n  - model: ft2\nparameters:\n  t: [{filter: self_attn, value: [0.0, 1.0]}, {value: 0.5}]\ndtype: bfloat16\n"),
+        ];
+        let mut rows = Vec::new();
+        for (method, yaml) in configs {
+            let cfg = mosaic_merge::MergeConfig::from_yaml(yaml)?;
+            let desc = reg.descriptor(mosaic_abi::Family::Merge, method)?.clone();
+            let plan = mosaic_merge::Plan::build(
+                &cfg,
+                &dir,
+                &desc,
+                &mosaic_merge::PlanOptions::default(),
+            )?;
+            let out = dir.join(format!("out-{method}"));
+            let started = std::time::Instant::now();
+            let report = mosaic_merge::execute(
+                &plan,
+                &reg.merge_method(method)?,
+                &out,
+                &mosaic_merge::ExecuteOptions::default(),
+            )?;
+            let ms = started.elapsed().as_secs_f64() * 1e3;
+            // How far the merge moved from the base, relative to the fine-tunes' deltas.
+            let merged = mosaic_merge::io::Checkpoint::open(&out)?;
+            let (mut moved, mut total) = (0f64, 0f64);
+            for (name, b) in &base {
+                let m = merged.tensor(name)?.to_f32_vec();
+                moved += m
+                    .iter()
+                    .zip(b)
+                    .map(|(x, y)| ((x - y) as f64).abs())
+                    .sum::<f64>();
+                total += b.len() as f64;
+            }
+            rows.push(Row {
+                family: "merge",
+                algorithm: format!("{method} (tiny Llama)"),
+                result: format!(
+                    "{} tensors, {:.1} MB bf16 in {ms:.1} ms; mean |merged - base| = {:.2e}",
+                    report.tensors,
+                    report.bytes as f64 / 1e6,
+                    moved / total
+                ),
+            });
+        }
+        Ok(rows)
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
 /// Run every family and print the table.
 pub fn run(reg: &Registry) -> Result<()> {
     let mut rows = Vec::new();
@@ -219,6 +338,9 @@ pub fn run(reg: &Registry) -> Result<()> {
     ];
     for (family, step) in steps {
         rows.push(step(reg).with_context(|| format!("demo of the {family} family"))?);
+        if family == "merge" {
+            rows.extend(merges(reg).context("demo of mosaic merge on tiny checkpoints")?);
+        }
     }
     let mut out = std::io::stdout().lock();
     let w0 = rows
