@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 
 pub mod conformance;
+pub mod merge;
 pub mod strategies;
 
 pub use conformance::{check_plugin, ConformanceReport};
