@@ -307,10 +307,20 @@ fn demo(profile: Profile) -> Result<()> {
 fn bench(rest: &[String]) -> Result<()> {
     let plugins = build_plugins(Profile::Release)?;
     let mut cmd = cargo();
-    cmd.args(["bench", "--workspace"]);
+    cmd.arg("bench");
     cmd.env("MOSAIC_TEST_PLUGIN_DIR", &plugins);
-    if let Some(name) = rest.iter().find(|a| !a.starts_with('-')) {
-        cmd.args(["--bench", name]);
+    match rest.iter().find(|a| !a.starts_with('-')) {
+        // The merge bench (crates/cli/benches/merge.rs) runs the release `mosaic` binary that
+        // `cargo bench` builds for its own package; only that package is built.
+        Some(name) if name == "merge" => {
+            cmd.args(["-p", "mosaic-cli", "--bench", "merge"]);
+        }
+        Some(name) => {
+            cmd.args(["--workspace", "--bench", name]);
+        }
+        None => {
+            cmd.arg("--workspace");
+        }
     }
     run(cmd)
 }
