@@ -121,49 +121,11 @@ pub fn execute(
             return Err(MergeError::OutputExists(out_dir.to_path_buf()));
         }
     }
-    let name = out_dir
-        .file_name()
-        .ok_or_else(|| MergeError::Io {
-            path: out_dir.to_path_buf(),
-            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a folder name"),
-        })?
-        .to_string_lossy()
-        .into_owned();
-    let parent = match out_dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent).map_err(io_err(&parent))?;
-    let pid = std::process::id();
-    let tmp = parent.join(format!("{name}.tmp-{pid}"));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(io_err(&tmp))?;
-    }
-    std::fs::create_dir(&tmp).map_err(io_err(&tmp))?;
-    let result = write_all(plan, method, &tmp, options).and_then(|report| {
-        if existing {
-            let old = parent.join(format!("{name}.old-{pid}"));
-            std::fs::rename(out_dir, &old).map_err(io_err(out_dir))?;
-            if let Err(e) = std::fs::rename(&tmp, out_dir) {
-                let _ = std::fs::rename(&old, out_dir);
-                return Err(io_err(out_dir)(e));
-            }
-            std::fs::remove_dir_all(&old).map_err(io_err(&old))?;
-        } else {
-            std::fs::rename(&tmp, out_dir).map_err(io_err(out_dir))?;
-        }
-        Ok(report)
-    });
-    match result {
-        Ok(mut r) => {
-            r.out_dir = out_dir.to_path_buf();
-            Ok(r)
-        }
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&tmp);
-            Err(e)
-        }
-    }
+    let mut report = crate::output::write_atomically(out_dir, existing, |tmp| {
+        write_all(plan, method, tmp, options)
+    })?;
+    report.out_dir = out_dir.to_path_buf();
+    Ok(report)
 }
 
 fn write_all(

@@ -21,6 +21,7 @@ mod error;
 mod execute;
 pub mod io;
 pub mod lora;
+mod output;
 pub mod params;
 mod plan;
 
