@@ -16,7 +16,7 @@ use mosaic_host::{Discovery, Registry};
 
 /// Mosaic: merge models, account for privacy, search architectures — every algorithm a plugin.
 #[derive(Parser, Debug)]
-#[command(name = "mosaic", version, about, long_about = None)]
+#[command(name = "mosaic", version, long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
