@@ -127,6 +127,16 @@ impl<'a> TensorRef<'a> {
         out
     }
 
+    /// The values cast to `dtype` (as mergekit's loader casts a tensor to the merge dtype)
+    /// and widened to `f64`; see [`mosaic_tensor::convert::round_to`].
+    pub fn to_f64_in(&self, dtype: DType) -> Vec<f64> {
+        let mut v = self.to_f64_vec();
+        for x in &mut v {
+            *x = mosaic_tensor::convert::round_to(dtype, *x);
+        }
+        v
+    }
+
     /// The values converted to `f64`.
     pub fn to_f64_vec(&self) -> Vec<f64> {
         let mut out = vec![0f64; self.numel()];

@@ -386,3 +386,45 @@ mod tests {
         assert!(f32_to_bytes(&out, DType::BF16, &mut [0u8; 3]).is_err());
     }
 }
+
+/// The value torch stores in `dtype` for a result computed exactly (in `f64`) from operands
+/// of that dtype, widened back to `f64`: `f64` unchanged; `f32` correctly rounded; `bf16` and
+/// `f16` rounded to `f32` first and then to the half type, because torch's CPU kernels compute
+/// half-precision operations in `f32` and round the result. Merge methods that must match
+/// mergekit bit for bit round after every elementary operation with this. Integer and bool
+/// dtypes are treated like `f32`.
+pub fn round_to(dtype: DType, x: f64) -> f64 {
+    match dtype {
+        DType::F64 => x,
+        DType::BF16 => bf16::from_f32(x as f32).to_f64(),
+        DType::F16 => f16::from_f32(x as f32).to_f64(),
+        _ => x as f32 as f64,
+    }
+}
+
+/// The dtype torch accumulates sums in for `dtype`: `f64` for `f64`, `f32` otherwise.
+pub fn accumulator(dtype: DType) -> DType {
+    if dtype == DType::F64 {
+        DType::F64
+    } else {
+        DType::F32
+    }
+}
+
+#[cfg(test)]
+mod torch_rounding_tests {
+    use super::*;
+
+    #[test]
+    fn round_to_matches_torch_storage() {
+        let x = 1.0 + 2f64.powi(-9) + 2f64.powi(-30);
+        assert_eq!(round_to(DType::F64, x), x);
+        assert_eq!(round_to(DType::F32, x), (x as f32) as f64);
+        // bf16 keeps 8 significant bits: 1 + 2^-9 + tiny rounds via f32 to 1 + 2^-9, a tie,
+        // then to even (1.0) — double rounding, as torch does it.
+        assert_eq!(round_to(DType::BF16, x), 1.0);
+        assert_eq!(round_to(DType::F16, 1.0 + 2f64.powi(-11)), 1.0);
+        assert_eq!(accumulator(DType::BF16), DType::F32);
+        assert_eq!(accumulator(DType::F64), DType::F64);
+    }
+}

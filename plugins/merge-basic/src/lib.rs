@@ -11,7 +11,6 @@
 #![deny(missing_docs)]
 
 pub mod linear;
-mod numeric;
 pub mod passthrough;
 pub mod task_arithmetic;
 

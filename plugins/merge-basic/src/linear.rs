@@ -4,9 +4,8 @@
 use mosaic_abi::{
     AlgorithmDescriptor, Family, MergeCall, MergeMethod, ParamSpec, RError, TensorMut,
 };
-use mosaic_tensor::DType;
 
-use crate::numeric::{accumulator, check_compute_dtype, load, round_to};
+use mosaic_tensor::convert::{accumulator, round_to};
 
 /// The `linear` descriptor: per-model `weight` (required), global `normalize` (default true).
 pub fn descriptor() -> AlgorithmDescriptor {
@@ -34,8 +33,7 @@ impl MergeMethod for Linear {
     fn merge(&self, call: &MergeCall<'_>, out: &mut TensorMut<'_>) -> Result<(), RError> {
         call.check_shapes(out.shape())?;
         let name = call.name();
-        let dtype: DType = call.compute_dtype.into();
-        check_compute_dtype(dtype, name)?;
+        let dtype = call.float_compute_dtype()?;
         if call.base().is_some() && call.base_index().is_none() {
             return Err(RError::input(format!(
                 "tensor `{name}`: linear takes the base model as one more weighted input, as \
@@ -55,7 +53,7 @@ impl MergeMethod for Linear {
         for (model, params) in call.models.iter().zip(call.model_params.iter()) {
             let w = round_to(acc, params.f64("weight")?);
             denominator = round_to(acc, denominator + w);
-            let x = load(model, dtype);
+            let x = model.to_f64_in(dtype);
             for (r, x) in result.iter_mut().zip(x) {
                 *r = round_to(acc, *r + round_to(acc, x * w));
             }

@@ -5,7 +5,7 @@ use mosaic_abi::{
 };
 use mosaic_tensor::DType;
 
-use crate::numeric::{check_compute_dtype, load, round_to};
+use mosaic_tensor::convert::round_to;
 
 /// The `passthrough` descriptor: per-model `scale` (default 1, which copies unchanged).
 pub fn descriptor() -> AlgorithmDescriptor {
@@ -34,8 +34,7 @@ impl MergeMethod for Passthrough {
     fn merge(&self, call: &MergeCall<'_>, out: &mut TensorMut<'_>) -> Result<(), RError> {
         call.check_shapes(out.shape())?;
         let name = call.name();
-        let dtype: DType = call.compute_dtype.into();
-        check_compute_dtype(dtype, name)?;
+        let dtype = call.float_compute_dtype()?;
         let extra_base = usize::from(call.base().is_some() && call.base_index().is_none());
         let inputs = call.models.len() + extra_base;
         if inputs != 1 {
@@ -50,7 +49,7 @@ impl MergeMethod for Passthrough {
             (None, Some(b)) => (b, 1.0),
             (None, None) => unreachable!("exactly one input was checked above"),
         };
-        let mut v = load(&input, dtype);
+        let mut v = input.to_f64_in(dtype);
         if scale != 1.0 {
             // torch multiplies a half tensor by a Python float in f32.
             let s = round_to(

@@ -5,9 +5,8 @@
 use mosaic_abi::{
     AlgorithmDescriptor, Family, MergeCall, MergeMethod, ParamSpec, RError, TensorMut,
 };
-use mosaic_tensor::DType;
 
-use crate::numeric::{accumulator, check_compute_dtype, load, round_to};
+use mosaic_tensor::convert::{accumulator, round_to};
 
 /// The `task_arithmetic` descriptor, with mergekit's parameter set for the method family.
 pub fn descriptor() -> AlgorithmDescriptor {
@@ -56,14 +55,13 @@ impl MergeMethod for TaskArithmetic {
     fn merge(&self, call: &MergeCall<'_>, out: &mut TensorMut<'_>) -> Result<(), RError> {
         call.check_shapes(out.shape())?;
         let name = call.name();
-        let dtype: DType = call.compute_dtype.into();
-        check_compute_dtype(dtype, name)?;
+        let dtype = call.float_compute_dtype()?;
         let base_ref = call.base().ok_or_else(|| {
             RError::input(format!(
                 "tensor `{name}`: task_arithmetic requires a base model (`base_model`)"
             ))
         })?;
-        let base = load(&base_ref, dtype);
+        let base = base_ref.to_f64_in(dtype);
         let normalize = call.params.bool("normalize")?;
         let lambda = call.params.f64("lambda")?;
         let acc = accumulator(dtype);
@@ -79,7 +77,7 @@ impl MergeMethod for TaskArithmetic {
             // mergekit builds the weight vector in the compute dtype.
             let w = round_to(dtype, params.f64("weight")?);
             weight_sum = round_to(acc, weight_sum + w);
-            let x = load(model, dtype);
+            let x = model.to_f64_in(dtype);
             for ((m, x), b) in mixed.iter_mut().zip(x).zip(&base) {
                 let delta = round_to(dtype, x - b);
                 // torch sums over the model axis in an f32 (f64) accumulator.

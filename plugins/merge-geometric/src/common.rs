@@ -122,26 +122,11 @@ pub fn clamp<F: Real>(x: F, lo: F, hi: F) -> F {
     }
 }
 
-/// Round values to a half-precision compute dtype, as mergekit's loader does when `dtype` is
-/// `bfloat16`/`float16`; a no-op for `float32`/`float64`.
-fn round_to(dtype: AbiDType, values: &mut [f32]) {
-    match dtype {
-        AbiDType::BF16 => values
-            .iter_mut()
-            .for_each(|v| *v = half::bf16::from_f32(*v).to_f32()),
-        AbiDType::F16 => values
-            .iter_mut()
-            .for_each(|v| *v = half::f16::from_f32(*v).to_f32()),
-        _ => {}
-    }
-}
-
-/// One tensor input read into the compute type, rounded to the compute dtype.
+/// One tensor input read into the compute type; half-precision compute dtypes first round the
+/// values to that dtype, as mergekit's loader does.
 fn load<F: Real>(t: &TensorRef<'_>, dtype: AbiDType) -> Vec<F> {
     if matches!(dtype, AbiDType::BF16 | AbiDType::F16) {
-        let mut v = t.to_f32_vec();
-        round_to(dtype, &mut v);
-        v.into_iter().map(|x| F::of(x as f64)).collect()
+        t.to_f64_in(dtype.into()).into_iter().map(F::of).collect()
     } else {
         F::read(t)
     }

@@ -8,9 +8,9 @@ use mosaic_abi::{
 use mosaic_tensor::DType;
 use rand_chacha::{rand_core::SeedableRng, ChaCha20Rng};
 
-use crate::numeric::{accumulator, check_compute_dtype, load, round_to};
 use crate::select::TieBreak;
 use crate::sparsify::{self, RescaleRule};
+use mosaic_tensor::convert::{accumulator, round_to};
 
 /// How each task vector is sparsified.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -313,14 +313,13 @@ pub(crate) fn prepare(
 ) -> Result<(DType, Vec<f64>), RError> {
     call.check_shapes(out.shape())?;
     let name = call.name();
-    let dtype: DType = call.compute_dtype.into();
-    check_compute_dtype(dtype, name)?;
+    let dtype = call.float_compute_dtype()?;
     let base_ref = call.base().ok_or_else(|| {
         RError::input(format!(
             "tensor `{name}`: {method} requires a base model (`base_model`)"
         ))
     })?;
-    Ok((dtype, load(&base_ref, dtype)))
+    Ok((dtype, base_ref.to_f64_in(dtype)))
 }
 
 /// The task vectors `x_i − base` (rounded to `dtype`) of the models other than the base, in
@@ -335,7 +334,8 @@ pub(crate) fn task_vectors<'c>(
         .enumerate()
         .filter(move |(i, _)| Some(*i) != call.base_index())
         .map(move |(i, model)| {
-            let delta = load(model, dtype)
+            let delta = model
+                .to_f64_in(dtype)
                 .iter()
                 .zip(base)
                 .map(|(x, b)| round_to(dtype, x - b))

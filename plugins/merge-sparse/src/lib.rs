@@ -16,7 +16,6 @@
 
 pub mod darex;
 pub mod gta;
-mod numeric;
 pub mod pcb;
 pub mod sce;
 pub mod select;

@@ -18,7 +18,7 @@ use mosaic_abi::{
 };
 
 use crate::gta::{prepare, task_vectors};
-use crate::numeric::round_to;
+use mosaic_tensor::convert::round_to;
 
 /// The `pcb` merge method.
 #[derive(Debug, Clone, Copy, Default)]

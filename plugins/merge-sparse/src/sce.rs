@@ -18,8 +18,8 @@ use mosaic_abi::{
 use mosaic_tensor::DType;
 
 use crate::gta::{prepare, sign, task_vectors};
-use crate::numeric::{accumulator, round_to};
 use crate::select::{top_k_mask, TieBreak};
+use mosaic_tensor::convert::{accumulator, round_to};
 
 /// The `sce` merge method.
 #[derive(Debug, Clone, Copy, Default)]

@@ -8,8 +8,8 @@ use mosaic_tensor::DType;
 use rand::Rng;
 use rand_chacha::ChaCha20Rng;
 
-use crate::numeric::{accumulator, round_to};
 use crate::select::{magnitude_band_mask, magnitude_key, stable_ranks, top_k_mask, TieBreak};
+use mosaic_tensor::convert::{accumulator, round_to};
 
 /// How kept elements are rescaled when `rescale` is on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

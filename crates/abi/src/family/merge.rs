@@ -49,6 +49,19 @@ impl<'a> MergeCall<'a> {
         self.tensor_name.as_str()
     }
 
+    /// The compute dtype, which must be a floating-point type; the error names the tensor.
+    pub fn float_compute_dtype(&self) -> Result<mosaic_tensor::DType, RError> {
+        let dtype: mosaic_tensor::DType = self.compute_dtype.into();
+        if dtype.is_float() {
+            Ok(dtype)
+        } else {
+            Err(RError::unsupported(format!(
+                "tensor `{}`: merge compute dtype {dtype} is not a floating-point type",
+                self.name()
+            )))
+        }
+    }
+
     /// Check that every input has the shape of the output; the error names the tensor.
     pub fn check_shapes(&self, out_shape: &[u64]) -> Result<(), RError> {
         let all = self.base().into_iter().chain(self.models.iter().copied());
