@@ -150,10 +150,11 @@ fn write_all(
     let total = plan.tensors.len();
     pool.install(|| {
         plan.tensors.par_iter().try_for_each(|t| {
-            let out = merge_tensor(plan, method, t)?;
-            writer.write(&t.name, &out)?;
+            let n = merge_tensor(plan, method, t, |out| {
+                writer.write(&t.name, out).map_err(Into::into)
+            })?;
             let d = done.fetch_add(1, Ordering::Relaxed) + 1;
-            let b = bytes.fetch_add(out.len() as u64, Ordering::Relaxed) + out.len() as u64;
+            let b = bytes.fetch_add(n, Ordering::Relaxed) + n;
             if let Some(p) = &options.progress {
                 p(d, total, b);
             }
@@ -195,7 +196,14 @@ impl Aligned {
     }
 }
 
-fn merge_tensor(plan: &Plan, method: &MergeMethodBox, t: &PlannedTensor) -> Result<Vec<u8>> {
+/// Merge one tensor and hand its output bytes (in the output dtype) to `write`, without an
+/// extra copy; returns the number of bytes written.
+fn merge_tensor(
+    plan: &Plan,
+    method: &MergeMethodBox,
+    t: &PlannedTensor,
+    write: impl FnOnce(&[u8]) -> Result<()>,
+) -> Result<u64> {
     let models = plan.model_set().models();
     let view = |i: &crate::plan::PlannedInput| models[i.model].checkpoint.tensor(&i.tensor);
     let shape: Vec<u64> = t.shape.iter().map(|&d| d as u64).collect();
@@ -225,7 +233,8 @@ fn merge_tensor(plan: &Plan, method: &MergeMethodBox, t: &PlannedTensor) -> Resu
                 t.name
             )));
         }
-        return Ok(first.to_vec());
+        write(first)?;
+        return Ok(first.len() as u64);
     }
     // `align: weight_matching`: a model's permuted tensors are read to f32 and permuted.
     let mut aligned: Vec<Option<Vec<f32>>> = Vec::with_capacity(t.models.len());
@@ -274,7 +283,8 @@ fn merge_tensor(plan: &Plan, method: &MergeMethodBox, t: &PlannedTensor) -> Resu
     let out = TensorMut::new(t.compute_dtype, &shape, buf.bytes_mut()).map_err(bad_input)?;
     method.merge(call, out).into_result().map_err(bad_input)?;
     if t.dtype == t.compute_dtype {
-        return Ok(buf.bytes().to_vec());
+        write(buf.bytes())?;
+        return Ok(buf.bytes().len() as u64);
     }
     let mut out = vec![0u8; numel * t.dtype.size_of()];
     if t.dtype == DType::F64 || t.compute_dtype == DType::F64 {
@@ -286,7 +296,8 @@ fn merge_tensor(plan: &Plan, method: &MergeMethodBox, t: &PlannedTensor) -> Resu
         convert::bytes_to_f32(t.compute_dtype, buf.bytes(), &mut tmp)?;
         convert::f32_to_bytes(&tmp, t.dtype, &mut out)?;
     }
-    Ok(out)
+    write(&out)?;
+    Ok(out.len() as u64)
 }
 
 fn read_json(path: &Path) -> Result<serde_json::Value> {
