@@ -10,6 +10,7 @@ use rand_chacha::{rand_core::SeedableRng, ChaCha20Rng};
 
 use crate::select::TieBreak;
 use crate::sparsify::{self, RescaleRule};
+use crate::stream::{self, Band, Combine, ModelSpec, Rounder};
 use mosaic_tensor::convert::{accumulator, round_to};
 
 /// How each task vector is sparsified.
@@ -277,6 +278,101 @@ impl GeneralizedTaskArithmetic {
 
 impl MergeMethod for GeneralizedTaskArithmetic {
     fn merge(&self, call: &MergeCall<'_>, out: &mut TensorMut<'_>) -> Result<(), RError> {
+        match self.streamable(call)? {
+            Some(r) => self.merge_streamed(call, out, r),
+            None => self.merge_f64(call, out),
+        }
+    }
+}
+
+impl GeneralizedTaskArithmetic {
+    /// The chunked f32 path ([`crate::stream`]) applies: compute dtype f32/bf16/f16, and
+    /// either magnitude selection without `rescale`, or nothing to sparsify (density ≥ 1).
+    fn streamable(&self, call: &MergeCall<'_>) -> Result<Option<Rounder>, RError> {
+        let Some(r) = Rounder::of(call.float_compute_dtype()?) else {
+            return Ok(None);
+        };
+        let magnitude = matches!(
+            self.variant.sparsification,
+            Sparsification::Magnitude | Sparsification::MagnitudeOutliers
+        );
+        if magnitude && !call.params.bool("rescale")? {
+            return Ok(Some(r));
+        }
+        for (i, p) in call.model_params.iter().enumerate() {
+            if Some(i) != call.base_index() && p.f64("density")? < 1.0 {
+                return Ok(None);
+            }
+        }
+        Ok(Some(r))
+    }
+
+    fn merge_streamed(
+        &self,
+        call: &MergeCall<'_>,
+        out: &mut TensorMut<'_>,
+        r: Rounder,
+    ) -> Result<(), RError> {
+        call.check_shapes(out.shape())?;
+        let dtype = call.float_compute_dtype()?;
+        let base = call.base().ok_or_else(|| {
+            RError::input(format!(
+                "tensor `{}`: {} requires a base model (`base_model`)",
+                call.name(),
+                self.variant.name
+            ))
+        })?;
+        let (consensus, _, ties) = self.options(call.params)?;
+        let n = out.numel();
+        let mut specs = Vec::new();
+        for (i, p) in call.model_params.iter().enumerate() {
+            if Some(i) == call.base_index() {
+                continue;
+            }
+            let density = p.f64("density")?;
+            let band = if density >= 1.0 {
+                None
+            } else {
+                Some(match self.variant.sparsification {
+                    Sparsification::MagnitudeOutliers => {
+                        let target = (density * n as f64).max(0.0) as usize;
+                        let top = (p.f64("gamma")? * n as f64).max(0.0) as usize;
+                        let bottom = n.saturating_sub(target + top);
+                        Band {
+                            lo: bottom,
+                            hi: bottom + target,
+                            descending: false,
+                        }
+                    }
+                    _ if density <= 0.0 || n == 0 => Band {
+                        lo: 0,
+                        hi: 0,
+                        descending: true,
+                    },
+                    _ => Band {
+                        lo: 0,
+                        hi: ((density * n as f64) as usize).max(1),
+                        descending: true,
+                    },
+                })
+            };
+            specs.push(ModelSpec {
+                index: i,
+                weight: round_to(dtype, p.f64("weight")?) as f32,
+                band,
+            });
+        }
+        let how = Combine {
+            consensus,
+            normalize: call.params.bool("normalize")?,
+            lambda: call.params.f64("lambda")?,
+            ties,
+        };
+        stream::merge(call, &base, out, r, &specs, how)
+    }
+
+    /// The whole-tensor `f64` path: every method, every dtype.
+    fn merge_f64(&self, call: &MergeCall<'_>, out: &mut TensorMut<'_>) -> Result<(), RError> {
         let (dtype, base) = prepare(call, out, self.variant.name)?;
         let (consensus, rule, ties) = self.options(call.params)?;
         let normalize = call.params.bool("normalize")?;
@@ -447,5 +543,103 @@ pub(crate) fn sign(x: f64) -> i64 {
         -1
     } else {
         0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use abi_stable::std_types::{RSlice, RStr};
+    use mosaic_abi::{ParamScope, RngSeed, TensorRef};
+
+    /// Values on a coarse grid, so that equal magnitudes straddle every cut.
+    fn data(n: usize, seed: u64, levels: u64, scale: f32) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                let q = (s % (2 * levels + 1)) as f32 - levels as f32;
+                q * scale + if s >> 60 == 0 { 1e-3 } else { 0.0 }
+            })
+            .collect()
+    }
+
+    fn bytes(dtype: DType, v: &[f32]) -> Vec<u8> {
+        let mut b = vec![0u8; v.len() * dtype.size_of()];
+        mosaic_tensor::convert::f32_to_bytes(v, dtype, &mut b).unwrap();
+        b
+    }
+
+    /// The streamed path equals the f64 path bit for bit, whatever the options.
+    #[test]
+    fn streamed_path_equals_f64_path() {
+        let shape = [37u64, 29];
+        let n = 37 * 29;
+        let mut checked = 0;
+        for (case, variant) in VARIANTS.iter().enumerate() {
+            let gta = GeneralizedTaskArithmetic { variant: *variant };
+            let d = variant.descriptor();
+            for dtype in [DType::BF16, DType::F16, DType::F32] {
+                for (opt, ties) in ["torch", "index"].into_iter().enumerate() {
+                    // Inputs: the base in f32 (so it is rounded), models in the compute dtype.
+                    let base = data(n, 1 + case as u64, 40, 0.01);
+                    let models: Vec<Vec<u8>> = (0..3)
+                        .map(|i| {
+                            let delta = data(n, 10 * i + 7, 6 + i, 0.002);
+                            let x: Vec<f32> = base.iter().zip(&delta).map(|(b, d)| b + d).collect();
+                            bytes(dtype, &x)
+                        })
+                        .collect();
+                    let refs: Vec<TensorRef<'_>> = models
+                        .iter()
+                        .map(|b| TensorRef::new(dtype, &shape, b).unwrap())
+                        .collect();
+                    let density_1 = variant.is_random();
+                    let per_model: Vec<ParamMap> = (0..3)
+                        .map(|i| {
+                            let p = ParamMap::new()
+                                .with("weight", [0.3, -0.7, 1.1][i])
+                                .with(
+                                    "density",
+                                    if density_1 { 1.0 } else { [0.5, 0.31, 0.07][i] },
+                                );
+                            p.resolve(&d.params, ParamScope::PerModel).unwrap()
+                        })
+                        .collect();
+                    let mut global = ParamMap::new()
+                        .with("normalize", opt == 0)
+                        .with("lambda", if opt == 0 { 1.0 } else { 0.7 });
+                    if !variant.is_random() {
+                        global = global.with("tie_break", ties);
+                    }
+                    if variant.consensus {
+                        global = global.with("consensus_method", ["sum", "count"][opt]);
+                    }
+                    let global = global.resolve(&d.params, ParamScope::Global).unwrap();
+                    let call = MergeCall {
+                        tensor_name: RStr::from_str("t"),
+                        base: Some(TensorRef::from_f32(&shape, &base).unwrap()).into(),
+                        models: RSlice::from_slice(&refs),
+                        base_index: None.into(),
+                        model_params: RSlice::from_slice(&per_model),
+                        params: &global,
+                        compute_dtype: dtype.into(),
+                        seed: RngSeed::from_u64(3),
+                    };
+                    let r = gta.streamable(&call).unwrap().expect("streamable");
+                    let mut fast = vec![0u8; n * dtype.size_of()];
+                    let mut slow = fast.clone();
+                    gta.merge_streamed(&call, &mut TensorMut::new(dtype, &shape, &mut fast).unwrap(), r)
+                        .unwrap();
+                    gta.merge_f64(&call, &mut TensorMut::new(dtype, &shape, &mut slow).unwrap())
+                        .unwrap();
+                    assert!(fast == slow, "{} {dtype:?} {ties} opt {opt}", variant.name);
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, VARIANTS.len() * 6);
     }
 }

@@ -20,6 +20,7 @@ pub mod pcb;
 pub mod sce;
 pub mod select;
 pub mod sparsify;
+pub mod stream;
 mod torch_order;
 
 pub use darex::{DareX, Pruning};

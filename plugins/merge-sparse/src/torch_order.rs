@@ -36,7 +36,7 @@ pub(crate) fn argsort(values: &[f32], descending: bool) -> Vec<u32> {
     v.into_iter().map(|(_, i)| i).collect()
 }
 
-fn sort(v: &mut [Item], comp: &impl Fn(&Item, &Item) -> bool) {
+fn sort<T: Copy>(v: &mut [T], comp: &impl Fn(&T, &T) -> bool) {
     let n = v.len();
     if n < 2 {
         return;
@@ -46,12 +46,65 @@ fn sort(v: &mut [Item], comp: &impl Fn(&Item, &Item) -> bool) {
     final_insertion_sort(v, comp);
 }
 
-fn introsort_loop(
-    v: &mut [Item],
+/// Reorder `v` as torch's unstable sort (by `comp`) does, but only as far as needed to know
+/// which elements end up at positions `lo..hi`: afterwards `v[lo..hi]` holds exactly the
+/// elements a full [`sort`] would put there (in some order).
+///
+/// Introsort leaves every partitioned range holding its final elements: a partition puts
+/// nothing greater than the pivot left of the cut and nothing smaller right of it, later
+/// partitions and the heapsort stay inside their range, and the final insertion sort never
+/// moves an element past a strictly smaller one, hence never across a range boundary (where
+/// it amounts to a stable sort of each ≤ 16-element leaf). So only the ranges that contain
+/// a cut (`lo` or `hi`) strictly inside need to be processed, as in quickselect: O(n)
+/// expected instead of O(n log n), with the same comparisons and swaps as the full sort on
+/// every range it touches.
+pub(crate) fn partial_sort_band<T: Copy>(
+    v: &mut [T],
+    lo: usize,
+    hi: usize,
+    comp: &impl Fn(&T, &T) -> bool,
+) {
+    let n = v.len();
+    if n < 2 {
+        return;
+    }
+    let depth = 2 * (usize::BITS - 1 - n.leading_zeros()) as usize;
+    descend(v, 0, n, depth, [lo, hi], comp);
+}
+
+fn descend<T: Copy>(
+    v: &mut [T],
     first: usize,
     mut last: usize,
     mut depth: usize,
-    comp: &impl Fn(&Item, &Item) -> bool,
+    cuts: [usize; 2],
+    comp: &impl Fn(&T, &T) -> bool,
+) {
+    let inside = |f: usize, l: usize| cuts.iter().any(|&p| f < p && p < l);
+    while last - first > THRESHOLD {
+        if !inside(first, last) {
+            return;
+        }
+        if depth == 0 {
+            heap_sort(&mut v[first..last], comp);
+            return;
+        }
+        depth -= 1;
+        let cut = partition_pivot(v, first, last, comp);
+        descend(v, cut, last, depth, cuts, comp);
+        last = cut;
+    }
+    if inside(first, last) {
+        insertion_sort(&mut v[first..last], comp);
+    }
+}
+
+fn introsort_loop<T: Copy>(
+    v: &mut [T],
+    first: usize,
+    mut last: usize,
+    mut depth: usize,
+    comp: &impl Fn(&T, &T) -> bool,
 ) {
     while last - first > THRESHOLD {
         if depth == 0 {
@@ -65,24 +118,24 @@ fn introsort_loop(
     }
 }
 
-fn partition_pivot(
-    v: &mut [Item],
+fn partition_pivot<T: Copy>(
+    v: &mut [T],
     first: usize,
     last: usize,
-    comp: &impl Fn(&Item, &Item) -> bool,
+    comp: &impl Fn(&T, &T) -> bool,
 ) -> usize {
     let mid = first + (last - first) / 2;
     move_median_to_first(v, first, first + 1, mid, last - 1, comp);
     unguarded_partition(v, first + 1, last, first, comp)
 }
 
-fn move_median_to_first(
-    v: &mut [Item],
+fn move_median_to_first<T: Copy>(
+    v: &mut [T],
     result: usize,
     a: usize,
     b: usize,
     c: usize,
-    comp: &impl Fn(&Item, &Item) -> bool,
+    comp: &impl Fn(&T, &T) -> bool,
 ) {
     let pick = if comp(&v[a], &v[b]) {
         if comp(&v[b], &v[c]) {
@@ -102,12 +155,12 @@ fn move_median_to_first(
     v.swap(result, pick);
 }
 
-fn unguarded_partition(
-    v: &mut [Item],
+fn unguarded_partition<T: Copy>(
+    v: &mut [T],
     mut first: usize,
     mut last: usize,
     pivot: usize,
-    comp: &impl Fn(&Item, &Item) -> bool,
+    comp: &impl Fn(&T, &T) -> bool,
 ) -> usize {
     loop {
         while comp(&v[first], &v[pivot]) {
@@ -125,7 +178,7 @@ fn unguarded_partition(
     }
 }
 
-fn unguarded_linear_insert(v: &mut [Item], mut last: usize, comp: &impl Fn(&Item, &Item) -> bool) {
+fn unguarded_linear_insert<T: Copy>(v: &mut [T], mut last: usize, comp: &impl Fn(&T, &T) -> bool) {
     let val = v[last];
     while last > 0 && comp(&val, &v[last - 1]) {
         v[last] = v[last - 1];
@@ -134,7 +187,7 @@ fn unguarded_linear_insert(v: &mut [Item], mut last: usize, comp: &impl Fn(&Item
     v[last] = val;
 }
 
-fn insertion_sort(v: &mut [Item], comp: &impl Fn(&Item, &Item) -> bool) {
+fn insertion_sort<T: Copy>(v: &mut [T], comp: &impl Fn(&T, &T) -> bool) {
     for i in 1..v.len() {
         if comp(&v[i], &v[0]) {
             let val = v[i];
@@ -146,7 +199,7 @@ fn insertion_sort(v: &mut [Item], comp: &impl Fn(&Item, &Item) -> bool) {
     }
 }
 
-fn final_insertion_sort(v: &mut [Item], comp: &impl Fn(&Item, &Item) -> bool) {
+fn final_insertion_sort<T: Copy>(v: &mut [T], comp: &impl Fn(&T, &T) -> bool) {
     if v.len() > THRESHOLD {
         insertion_sort(&mut v[..THRESHOLD], comp);
         for i in THRESHOLD..v.len() {
@@ -157,12 +210,12 @@ fn final_insertion_sort(v: &mut [Item], comp: &impl Fn(&Item, &Item) -> bool) {
     }
 }
 
-fn adjust_heap(
-    v: &mut [Item],
+fn adjust_heap<T: Copy>(
+    v: &mut [T],
     mut hole: usize,
     len: usize,
-    val: Item,
-    comp: &impl Fn(&Item, &Item) -> bool,
+    val: T,
+    comp: &impl Fn(&T, &T) -> bool,
 ) {
     let top = hole;
     let mut second = hole;
@@ -191,7 +244,7 @@ fn adjust_heap(
     v[hole] = val;
 }
 
-fn heap_sort(v: &mut [Item], comp: &impl Fn(&Item, &Item) -> bool) {
+fn heap_sort<T: Copy>(v: &mut [T], comp: &impl Fn(&T, &T) -> bool) {
     let len = v.len();
     if len < 2 {
         return;
@@ -246,6 +299,41 @@ mod tests {
                 .collect();
             heap_sort(&mut v, &less_asc);
             assert!(v.windows(2).all(|w| w[0].0 <= w[1].0));
+        }
+    }
+
+    #[test]
+    fn partial_band_holds_the_same_elements_as_the_full_sort() {
+        let mut state = 99u64;
+        for n in [2usize, 3, 17, 40, 333, 5000] {
+            for classes in [2u64, 5, 1000] {
+                let vals: Vec<f32> = (0..n)
+                    .map(|_| {
+                        state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+                        ((state >> 40) % classes) as f32
+                    })
+                    .collect();
+                for desc in [false, true] {
+                    let full = argsort(&vals, desc);
+                    for (lo, hi) in [(0, n / 2), (n / 3, n), (n / 4, n / 2 + 1), (0, 1), (n - 1, n)] {
+                        let mut v: Vec<Item> = vals
+                            .iter()
+                            .enumerate()
+                            .map(|(i, &x)| (x, i as u32))
+                            .collect();
+                        if desc {
+                            partial_sort_band(&mut v, lo, hi, &less_desc);
+                        } else {
+                            partial_sort_band(&mut v, lo, hi, &less_asc);
+                        }
+                        let mut got: Vec<u32> = v[lo..hi].iter().map(|p| p.1).collect();
+                        let mut want = full[lo..hi].to_vec();
+                        got.sort_unstable();
+                        want.sort_unstable();
+                        assert_eq!(got, want, "n {n} classes {classes} desc {desc} [{lo},{hi})");
+                    }
+                }
+            }
         }
     }
 }
