@@ -599,12 +599,10 @@ mod tests {
                     let density_1 = variant.is_random();
                     let per_model: Vec<ParamMap> = (0..3)
                         .map(|i| {
-                            let p = ParamMap::new()
-                                .with("weight", [0.3, -0.7, 1.1][i])
-                                .with(
-                                    "density",
-                                    if density_1 { 1.0 } else { [0.5, 0.31, 0.07][i] },
-                                );
+                            let p = ParamMap::new().with("weight", [0.3, -0.7, 1.1][i]).with(
+                                "density",
+                                if density_1 { 1.0 } else { [0.5, 0.31, 0.07][i] },
+                            );
                             p.resolve(&d.params, ParamScope::PerModel).unwrap()
                         })
                         .collect();
@@ -631,10 +629,17 @@ mod tests {
                     let r = gta.streamable(&call).unwrap().expect("streamable");
                     let mut fast = vec![0u8; n * dtype.size_of()];
                     let mut slow = fast.clone();
-                    gta.merge_streamed(&call, &mut TensorMut::new(dtype, &shape, &mut fast).unwrap(), r)
-                        .unwrap();
-                    gta.merge_f64(&call, &mut TensorMut::new(dtype, &shape, &mut slow).unwrap())
-                        .unwrap();
+                    gta.merge_streamed(
+                        &call,
+                        &mut TensorMut::new(dtype, &shape, &mut fast).unwrap(),
+                        r,
+                    )
+                    .unwrap();
+                    gta.merge_f64(
+                        &call,
+                        &mut TensorMut::new(dtype, &shape, &mut slow).unwrap(),
+                    )
+                    .unwrap();
                     assert!(fast == slow, "{} {dtype:?} {ties} opt {opt}", variant.name);
                     checked += 1;
                 }

@@ -75,12 +75,11 @@ impl Rounder {
 /// overflow goes to infinity. The same value as `half::bf16::from_f32(x).to_f32()`.
 #[inline(always)]
 pub fn round_bf16(x: f32) -> f32 {
+    // Both candidates, then a select: branch-free, so loops over it vectorize.
     let b = x.to_bits();
-    if x.is_nan() {
-        return f32::from_bits((b | 0x0040_0000) & 0xffff_0000);
-    }
-    let r = b.wrapping_add(0x7fff + ((b >> 16) & 1));
-    f32::from_bits(r & 0xffff_0000)
+    let nan = (b | 0x0040_0000) & 0xffff_0000;
+    let rounded = b.wrapping_add(0x7fff + ((b >> 16) & 1)) & 0xffff_0000;
+    f32::from_bits(if x.is_nan() { nan } else { rounded })
 }
 
 /// Which elements of one task vector are kept: the positions `lo..hi` of its magnitudes
@@ -189,8 +188,11 @@ impl Inputs<'_, '_> {
             let len = CHUNK.min(n - start);
             self.load(self.base, start, &mut b[..len])?;
             self.load(model, start, &mut x[..len])?;
-            for ((k, &x), &b) in keys.iter_mut().zip(&x[..len]).zip(&b[..len]) {
-                *k = sort_key(self.r.round(x - b), descending);
+            let (x, b, keys) = (&x[..len], &b[..len], &mut keys[..len]);
+            match self.r {
+                Rounder::F32 => keys_of::<ToF32>(x, b, descending, keys),
+                Rounder::BF16 => keys_of::<ToBf16>(x, b, descending, keys),
+                Rounder::F16 => keys_of::<ToF16>(x, b, descending, keys),
             }
             f(start, &keys[..len]);
         }
@@ -198,14 +200,23 @@ impl Inputs<'_, '_> {
     }
 }
 
+/// The sort keys of `round(x − b)`.
+#[inline(always)]
+fn keys_of<R: Round>(x: &[f32], b: &[f32], descending: bool, keys: &mut [u32]) {
+    for ((k, &x), &b) in keys.iter_mut().zip(x).zip(b) {
+        *k = sort_key(R::round(x - b), descending);
+    }
+}
+
 /// The key whose ascending order is the sort order of `|d|` (descending or not), as torch
 /// compares floats: every NaN equal and above infinity. Keys are below 2^31.
 #[inline(always)]
 fn sort_key(d: f32, descending: bool) -> u32 {
-    let k = if d.is_nan() {
+    let bits = d.to_bits() & 0x7fff_ffff;
+    let k = if bits > 0x7f80_0000 {
         0x7fc0_0000
     } else {
-        d.to_bits() & 0x7fff_ffff
+        bits
     };
     if descending {
         0x7fff_ffff - k
@@ -329,7 +340,11 @@ impl Selection {
                             if !split(k) {
                                 continue;
                             }
-                            let seen = if k == lo_key { &mut seen_lo } else { &mut seen_hi };
+                            let seen = if k == lo_key {
+                                &mut seen_lo
+                            } else {
+                                &mut seen_hi
+                            };
                             let pos = less_of(k) + *seen;
                             *seen += 1;
                             if (lo..hi).contains(&pos) {
@@ -397,31 +412,6 @@ impl Selection {
             tied,
         })
     }
-
-    #[inline(always)]
-    fn keeps(&self, d: f32, e: usize) -> bool {
-        match self {
-            Selection::All => true,
-            Selection::None => false,
-            Selection::Band {
-                descending,
-                lo_key,
-                hi_key,
-                lo_split,
-                hi_split,
-                tied,
-            } => {
-                let k = sort_key(d, *descending);
-                if k < *lo_key || k > *hi_key {
-                    false
-                } else if (*lo_split && k == *lo_key) || (*hi_split && k == *hi_key) {
-                    get(tied, e)
-                } else {
-                    true
-                }
-            }
-        }
-    }
 }
 
 #[inline(always)]
@@ -440,9 +430,113 @@ fn sign(x: f32) -> i32 {
     (x > 0.0) as i32 - (x < 0.0) as i32
 }
 
+/// Rounding to the compute dtype as a type, so that the hot loops are compiled once per
+/// dtype (and vectorize) instead of matching on [`Rounder`] per element.
+trait Round {
+    fn round(x: f32) -> f32;
+}
+
+struct ToF32;
+struct ToBf16;
+struct ToF16;
+
+impl Round for ToF32 {
+    #[inline(always)]
+    fn round(x: f32) -> f32 {
+        x
+    }
+}
+
+impl Round for ToBf16 {
+    #[inline(always)]
+    fn round(x: f32) -> f32 {
+        round_bf16(x)
+    }
+}
+
+impl Round for ToF16 {
+    #[inline(always)]
+    fn round(x: f32) -> f32 {
+        f16::from_f32(x).to_f32()
+    }
+}
+
 /// The combine pass, chunk by chunk: trimmed, weighted task vectors, sign election, sum,
 /// normalize, lambda, plus base; each step rounded as torch rounds it (accumulating in f32).
 fn combine(
+    inputs: &Inputs<'_, '_>,
+    models: &[&TensorRef<'_>],
+    weights: &[f32],
+    selections: &[Selection],
+    how: Combine,
+    out: &mut TensorMut<'_>,
+) -> Result<(), RError> {
+    match inputs.r {
+        Rounder::F32 => combine_in::<ToF32>(inputs, models, weights, selections, how, out),
+        Rounder::BF16 => combine_in::<ToBf16>(inputs, models, weights, selections, how, out),
+        Rounder::F16 => combine_in::<ToF16>(inputs, models, weights, selections, how, out),
+    }
+}
+
+/// One model's trimmed, weighted task vector on one chunk: `round(kept(δ) · w)` with
+/// `δ = round(x − b)`.
+#[inline(always)]
+fn weighted_chunk<R: Round>(
+    x: &[f32],
+    b: &[f32],
+    sel: &Selection,
+    start: usize,
+    w: f32,
+    d: &mut [f32],
+) {
+    match sel {
+        Selection::All => {
+            for ((d, &x), &b) in d.iter_mut().zip(x).zip(b) {
+                *d = R::round(R::round(x - b) * w);
+            }
+        }
+        Selection::None => {
+            for d in d.iter_mut() {
+                *d = R::round(0.0 * w);
+            }
+        }
+        Selection::Band {
+            descending,
+            lo_key,
+            hi_key,
+            lo_split,
+            hi_split,
+            tied,
+        } => {
+            let (desc, lo, hi) = (*descending, *lo_key, *hi_key);
+            // A split key that is not split matches nothing (keys are below 2^31).
+            let lo_edge = if *lo_split { lo } else { u32::MAX };
+            let hi_edge = if *hi_split { hi } else { u32::MAX };
+            // Branch-free (vectorizes): elements at a split key are dropped here and
+            // decided below from the bitmap.
+            let mut edges = 0u32;
+            for ((d, &x), &b) in d.iter_mut().zip(x).zip(b) {
+                let delta = R::round(x - b);
+                let k = sort_key(delta, desc);
+                let edge = k == lo_edge || k == hi_edge;
+                let keep = k >= lo && k <= hi && !edge;
+                edges |= edge as u32;
+                *d = R::round(if keep { delta } else { 0.0 } * w);
+            }
+            if edges != 0 {
+                for (e, ((d, &x), &b)) in d.iter_mut().zip(x).zip(b).enumerate() {
+                    let delta = R::round(x - b);
+                    let k = sort_key(delta, desc);
+                    if (k == lo_edge || k == hi_edge) && get(tied, start + e) {
+                        *d = R::round(delta * w);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn combine_in<R: Round>(
     inputs: &Inputs<'_, '_>,
     models: &[&TensorRef<'_>],
     weights: &[f32],
@@ -455,72 +549,106 @@ fn combine(
     let m = models.len();
     let osz = r.dtype().size_of();
     let lambda = how.lambda as f32;
-    let plain_divisor = match r.round(weights.iter().fold(0f32, |s, &w| s + w)) {
+    let plain_divisor = match R::round(weights.iter().fold(0f32, |s, &w| s + w)) {
         d if (d.abs() as f64) < 1e-8 => 1.0,
         d => d,
     };
     let mut b = vec![0f32; CHUNK];
     let mut x = vec![0f32; CHUNK];
     let mut deltas = vec![0f32; m * CHUNK];
-    let mut merged = vec![0f32; CHUNK];
+    let mut sum = vec![0f32; CHUNK];
+    let mut div = vec![0f32; CHUNK];
+    let mut positive = vec![false; CHUNK];
+    let mut votes = vec![0i32; CHUNK];
     for start in (0..n).step_by(CHUNK) {
         let len = CHUNK.min(n - start);
-        inputs.load(inputs.base, start, &mut b[..len])?;
+        let b = &mut b[..len];
+        inputs.load(inputs.base, start, b)?;
         for (j, (model, sel)) in models.iter().zip(selections).enumerate() {
             inputs.load(model, start, &mut x[..len])?;
-            let w = weights[j];
             let d = &mut deltas[j * CHUNK..j * CHUNK + len];
-            for (e, ((d, &x), &b)) in d.iter_mut().zip(&x[..len]).zip(&b[..len]).enumerate() {
-                let delta = r.round(x - b);
-                let kept = if sel.keeps(delta, start + e) {
-                    delta
-                } else {
-                    0.0
-                };
-                *d = r.round(kept * w);
+            weighted_chunk::<R>(&x[..len], b, sel, start, weights[j], d);
+        }
+        let (sum, div) = (&mut sum[..len], &mut div[..len]);
+        let positive = &mut positive[..len];
+        // The plain sum (accumulated in f32, models in config order).
+        sum.fill(0.0);
+        for j in 0..m {
+            for (s, &d) in sum.iter_mut().zip(&deltas[j * CHUNK..j * CHUNK + len]) {
+                *s += d;
             }
         }
-        for e in 0..len {
-            let at = |j: usize| deltas[j * CHUNK + e];
-            let (mixed, divisor) = match how.consensus {
-                None => {
-                    let s = (0..m).fold(0f32, |s, j| s + at(j));
-                    (r.round(s), plain_divisor)
+        match how.consensus {
+            None => {
+                for s in sum.iter_mut() {
+                    *s = R::round(*s);
                 }
-                Some(method) => {
-                    let positive = match method {
-                        Consensus::Sum => (0..m).fold(0f32, |s, j| s + at(j)) >= 0.0,
-                        Consensus::Count => (0..m).map(|j| sign(at(j))).sum::<i32>() >= 0,
-                    };
-                    let majority = if positive { 1 } else { -1 };
-                    let (mut s, mut div) = (0f32, 0f32);
-                    for (j, &w) in weights.iter().enumerate() {
-                        if sign(at(j)) == majority {
-                            s += at(j);
-                            div += w;
+                div.fill(plain_divisor);
+            }
+            Some(method) => {
+                match method {
+                    Consensus::Sum => {
+                        for (p, &s) in positive.iter_mut().zip(sum.iter()) {
+                            *p = s >= 0.0;
                         }
                     }
-                    let div = r.round(div);
-                    (r.round(s), if div == 0.0 { 1.0 } else { div })
+                    Consensus::Count => {
+                        let votes = &mut votes[..len];
+                        votes.fill(0);
+                        for j in 0..m {
+                            let d = &deltas[j * CHUNK..j * CHUNK + len];
+                            for (v, &d) in votes.iter_mut().zip(d) {
+                                *v += sign(d);
+                            }
+                        }
+                        for (p, &v) in positive.iter_mut().zip(votes.iter()) {
+                            *p = v >= 0;
+                        }
+                    }
                 }
-            };
-            let mut v = mixed;
+                // Sum the deltas (and weights) whose sign is the elected one. Adding +0.0
+                // for the others changes nothing: the partial sums are never −0.0.
+                sum.fill(0.0);
+                div.fill(0.0);
+                for (j, &w) in weights.iter().enumerate() {
+                    let d = &deltas[j * CHUNK..j * CHUNK + len];
+                    for (((s, q), &d), &p) in sum
+                        .iter_mut()
+                        .zip(div.iter_mut())
+                        .zip(d)
+                        .zip(positive.iter())
+                    {
+                        let agree = if p { d > 0.0 } else { d < 0.0 };
+                        *s += if agree { d } else { 0.0 };
+                        *q += if agree { w } else { 0.0 };
+                    }
+                }
+                for (s, q) in sum.iter_mut().zip(div.iter_mut()) {
+                    *s = R::round(*s);
+                    let v = R::round(*q);
+                    *q = if v == 0.0 { 1.0 } else { v };
+                }
+            }
+        }
+        // `sum` now holds the mixed delta, `div` its divisor.
+        for ((s, &q), &b) in sum.iter_mut().zip(div.iter()).zip(b.iter()) {
+            let mut v = *s;
             if how.normalize {
-                v = r.round(v / divisor);
+                v = R::round(v / q);
             }
             if lambda != 1.0 {
-                v = r.round(v * lambda);
+                v = R::round(v * lambda);
             }
-            merged[e] = if m == 0 { b[e] } else { r.round(b[e] + v) };
+            *s = if m == 0 { b } else { R::round(b + v) };
         }
         let dst = &mut out.bytes_mut()[start * osz..(start + len) * osz];
         match r {
             Rounder::BF16 => {
-                for (c, &v) in dst.chunks_exact_mut(2).zip(&merged[..len]) {
+                for (c, &v) in dst.chunks_exact_mut(2).zip(sum.iter()) {
                     c.copy_from_slice(&((v.to_bits() >> 16) as u16).to_le_bytes());
                 }
             }
-            _ => convert::f32_to_bytes(&merged[..len], r.dtype(), dst)
+            _ => convert::f32_to_bytes(sum, r.dtype(), dst)
                 .map_err(|e| RError::input(e.to_string()))?,
         }
     }
@@ -567,7 +695,16 @@ mod tests {
 
     #[test]
     fn sort_keys_order_like_torch_compares_magnitudes() {
-        let vals = [0.0f32, -0.0, 1.5, -2.0, f32::INFINITY, f32::NAN, -f32::NAN, 1e-40];
+        let vals = [
+            0.0f32,
+            -0.0,
+            1.5,
+            -2.0,
+            f32::INFINITY,
+            f32::NAN,
+            -f32::NAN,
+            1e-40,
+        ];
         for &a in &vals {
             for &b in &vals {
                 let (ma, mb) = (a.abs(), b.abs());

@@ -315,7 +315,13 @@ mod tests {
                     .collect();
                 for desc in [false, true] {
                     let full = argsort(&vals, desc);
-                    for (lo, hi) in [(0, n / 2), (n / 3, n), (n / 4, n / 2 + 1), (0, 1), (n - 1, n)] {
+                    for (lo, hi) in [
+                        (0, n / 2),
+                        (n / 3, n),
+                        (n / 4, n / 2 + 1),
+                        (0, 1),
+                        (n - 1, n),
+                    ] {
                         let mut v: Vec<Item> = vals
                             .iter()
                             .enumerate()
