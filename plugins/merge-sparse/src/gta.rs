@@ -575,10 +575,14 @@ mod tests {
     /// The streamed path equals the f64 path bit for bit, whatever the options.
     #[test]
     fn streamed_path_equals_f64_path() {
-        let shape = [37u64, 29];
-        let n = 37 * 29;
         let mut checked = 0;
-        for (case, variant) in VARIANTS.iter().enumerate() {
+        // One chunk, and several (with a partial last one).
+        for (shape, case, variant) in VARIANTS
+            .iter()
+            .enumerate()
+            .flat_map(|(case, v)| [([37u64, 29], case, v), ([3, 8200], case + 100, v)])
+        {
+            let n = (shape[0] * shape[1]) as usize;
             let gta = GeneralizedTaskArithmetic { variant: *variant };
             let d = variant.descriptor();
             for dtype in [DType::BF16, DType::F16, DType::F32] {
@@ -645,6 +649,6 @@ mod tests {
                 }
             }
         }
-        assert_eq!(checked, VARIANTS.len() * 6);
+        assert_eq!(checked, VARIANTS.len() * 12);
     }
 }

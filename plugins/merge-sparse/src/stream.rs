@@ -135,13 +135,17 @@ pub fn merge(
         )));
     }
     let inputs = Inputs { base, r };
+    let mut keys = Vec::new();
     let selections: Vec<Selection> = specs
         .iter()
         .map(|s| match s.band {
             None => Ok(Selection::All),
-            Some(band) => Selection::new(&inputs, &call.models[s.index], n, band, how.ties),
+            Some(band) => {
+                Selection::new(&inputs, &call.models[s.index], n, band, how.ties, &mut keys)
+            }
         })
         .collect::<Result<_, _>>()?;
+    drop(keys);
     let models: Vec<&TensorRef<'_>> = specs.iter().map(|s| &call.models[s.index]).collect();
     let weights: Vec<f32> = specs.iter().map(|s| s.weight).collect();
     combine(&inputs, &models, &weights, &selections, how, out)
@@ -261,6 +265,7 @@ impl Selection {
         n: usize,
         band: Band,
         ties: TieBreak,
+        keys: &mut Vec<u32>,
     ) -> Result<Selection, RError> {
         let (lo, hi) = (band.lo, band.hi.min(n));
         if lo >= hi {
@@ -270,52 +275,57 @@ impl Selection {
             return Ok(Selection::All);
         }
         let desc = band.descending;
-        // Pass 1: histogram of the upper 16 bits (keys are below 2^31: 32768 bins).
+        // One pass over the inputs: every sort key into `keys` (4 bytes per element, the
+        // only whole-tensor buffer), and a histogram of their upper 16 bits (keys are
+        // below 2^31: 32768 bins).
+        keys.clear();
+        keys.reserve(n);
         let mut hist = vec![0u32; 1 << 15];
         let (mut low_or, mut low_and) = (0u32, u32::MAX);
-        inputs.for_each_key(model, n, desc, |_, keys| {
-            for &k in keys {
+        inputs.for_each_key(model, n, desc, |_, chunk| {
+            for &k in chunk {
                 hist[(k >> 16) as usize] += 1;
                 low_or |= k & 0xffff;
                 low_and &= k & 0xffff;
             }
+            keys.extend_from_slice(chunk);
         })?;
+        let keys = &mut keys[..];
         let constant_low = (low_or == low_and).then_some(low_or);
-        let rank = |p: usize| -> Result<Ranked, RError> {
+        let rank = |keys: &[u32], p: usize| -> Ranked {
             let (mut h, mut below) = (0usize, 0usize);
             while below + hist[h] as usize <= p {
                 below += hist[h] as usize;
                 h += 1;
             }
             if let Some(low) = constant_low {
-                return Ok(Ranked {
+                return Ranked {
                     key: (h as u32) << 16 | low,
                     less: below,
                     equal: hist[h] as usize,
-                });
+                };
             }
-            // Pass 2 (keys with varying low bits): histogram of the low 16 bits in bucket h.
+            // Keys with varying low bits (never in bf16): histogram of the low 16 bits of
+            // the keys in bucket h.
             let mut fine = vec![0u32; 1 << 16];
-            inputs.for_each_key(model, n, desc, |_, keys| {
-                for &k in keys {
-                    if (k >> 16) as usize == h {
-                        fine[(k & 0xffff) as usize] += 1;
-                    }
+            for &k in keys {
+                if (k >> 16) as usize == h {
+                    fine[(k & 0xffff) as usize] += 1;
                 }
-            })?;
+            }
             let mut l = 0usize;
             while below + fine[l] as usize <= p {
                 below += fine[l] as usize;
                 l += 1;
             }
-            Ok(Ranked {
+            Ranked {
                 key: (h as u32) << 16 | l as u32,
                 less: below,
                 equal: fine[l] as usize,
-            })
+            }
         };
-        let low = (lo > 0).then(|| rank(lo)).transpose()?;
-        let high = (hi < n).then(|| rank(hi - 1)).transpose()?;
+        let low = (lo > 0).then(|| rank(keys, lo));
+        let high = (hi < n).then(|| rank(keys, hi - 1));
         let lo_split = low.is_some_and(|r| r.less < lo);
         let hi_split = high.is_some_and(|r| r.less + r.equal > hi);
         let lo_key = low.map_or(0, |r| r.key);
@@ -335,27 +345,25 @@ impl Selection {
                         }
                     };
                     let (mut seen_lo, mut seen_hi) = (0usize, 0usize);
-                    inputs.for_each_key(model, n, desc, |start, keys| {
-                        for (e, &k) in keys.iter().enumerate() {
-                            if !split(k) {
-                                continue;
-                            }
-                            let seen = if k == lo_key {
-                                &mut seen_lo
-                            } else {
-                                &mut seen_hi
-                            };
-                            let pos = less_of(k) + *seen;
-                            *seen += 1;
-                            if (lo..hi).contains(&pos) {
-                                set(&mut tied, start + e);
-                            }
+                    for (e, &k) in keys.iter().enumerate() {
+                        if !split(k) {
+                            continue;
                         }
-                    })?;
+                        let seen = if k == lo_key {
+                            &mut seen_lo
+                        } else {
+                            &mut seen_hi
+                        };
+                        let pos = less_of(k) + *seen;
+                        *seen += 1;
+                        if (lo..hi).contains(&pos) {
+                            set(&mut tied, e);
+                        }
+                    }
                 }
                 TieBreak::Torch => {
-                    // Replay torch's sort on 4-byte items: the key, or MARK | index for an
-                    // element with a split key (which key, when two are split: `is_hi`).
+                    // Replay torch's sort on the keys, with each element of a split key
+                    // replaced by MARK | its index (which key, when two are split: `is_hi`).
                     let two = lo_split && hi_split && lo_key != hi_key;
                     let mut is_hi = if two {
                         vec![0u64; n.div_ceil(64)]
@@ -363,19 +371,14 @@ impl Selection {
                         Vec::new()
                     };
                     let single = if lo_split { lo_key } else { hi_key };
-                    let mut items = Vec::with_capacity(n);
-                    inputs.for_each_key(model, n, desc, |start, keys| {
-                        for (e, &k) in keys.iter().enumerate() {
-                            if split(k) {
-                                if two && k == hi_key {
-                                    set(&mut is_hi, start + e);
-                                }
-                                items.push(MARK | (start + e) as u32);
-                            } else {
-                                items.push(k);
+                    for (e, k) in keys.iter_mut().enumerate() {
+                        if split(*k) {
+                            if two && *k == hi_key {
+                                set(&mut is_hi, e);
                             }
+                            *k = MARK | e as u32;
                         }
-                    })?;
+                    }
                     if two {
                         let key = |it: u32| {
                             if it & MARK == 0 {
@@ -386,16 +389,12 @@ impl Selection {
                                 lo_key
                             }
                         };
-                        crate::torch_order::partial_sort_band(&mut items, lo, hi, &|a, b| {
-                            key(*a) < key(*b)
-                        });
+                        crate::torch_order::partial_sort_band_keys(keys, lo, hi, &key);
                     } else {
                         let key = |it: u32| if it & MARK == 0 { it } else { single };
-                        crate::torch_order::partial_sort_band(&mut items, lo, hi, &|a, b| {
-                            key(*a) < key(*b)
-                        });
+                        crate::torch_order::partial_sort_band_keys(keys, lo, hi, &key);
                     }
-                    for &it in &items[lo..hi] {
+                    for &it in &keys[lo..hi] {
                         if it & MARK != 0 {
                             set(&mut tied, (it & !MARK) as usize);
                         }

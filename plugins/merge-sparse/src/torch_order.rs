@@ -58,6 +58,7 @@ fn sort<T: Copy>(v: &mut [T], comp: &impl Fn(&T, &T) -> bool) {
 /// a cut (`lo` or `hi`) strictly inside need to be processed, as in quickselect: O(n)
 /// expected instead of O(n log n), with the same comparisons and swaps as the full sort on
 /// every range it touches.
+#[cfg(test)]
 pub(crate) fn partial_sort_band<T: Copy>(
     v: &mut [T],
     lo: usize,
@@ -69,7 +70,136 @@ pub(crate) fn partial_sort_band<T: Copy>(
         return;
     }
     let depth = 2 * (usize::BITS - 1 - n.leading_zeros()) as usize;
-    descend(v, 0, n, depth, [lo, hi], comp);
+    let partition = |v: &mut [T], f: usize, l: usize| partition_pivot(v, f, l, comp);
+    descend(v, 0, n, depth, [lo, hi], comp, &partition);
+}
+
+/// [`partial_sort_band`] for `u32` items compared by `key(item)` (keys below 2^31), with a
+/// partition that does the same swaps as torch's without data-dependent branches
+/// ([`unguarded_partition_keys`]).
+pub(crate) fn partial_sort_band_keys(
+    v: &mut [u32],
+    lo: usize,
+    hi: usize,
+    key: &impl Fn(u32) -> u32,
+) {
+    let n = v.len();
+    if n < 2 {
+        return;
+    }
+    let depth = 2 * (usize::BITS - 1 - n.leading_zeros()) as usize;
+    let comp = |a: &u32, b: &u32| key(*a) < key(*b);
+    let partition = |v: &mut [u32], first: usize, last: usize| {
+        let mid = first + (last - first) / 2;
+        move_median_to_first(v, first, first + 1, mid, last - 1, &comp);
+        unguarded_partition_keys(v, first + 1, last, first, key)
+    };
+    descend(v, 0, n, depth, [lo, hi], &comp, &partition);
+}
+
+/// `unguarded_partition(v, first, last, pivot)` computed from bitmasks of 64 comparisons.
+///
+/// Hoare's loop stops its left cursor at elements not below the pivot ("left stoppers") and
+/// its right cursor at elements not above it ("right stoppers"), swaps, and moves on; the
+/// t-th swap exchanges the t-th left stopper (ascending) with the t-th right stopper
+/// (descending) of the original array, since every position between the cursors is still
+/// untouched. Where the cursors cross, each may stop on the other's last swapped position
+/// (which then holds a stopper for it): the left cursor stops at
+/// `min(next left stopper, previous right position)`, the right one at
+/// `max(next right stopper, previous left position)`, and the loop returns the left one.
+/// Stopper masks are computed lazily, one 64-element block at a time; a block's mask may
+/// predate swaps inside it, but only at positions beyond the cross-over clamp.
+fn unguarded_partition_keys(
+    v: &mut [u32],
+    first: usize,
+    last: usize,
+    pivot: usize,
+    key: &impl Fn(u32) -> u32,
+) -> usize {
+    let p = key(v[pivot]);
+    // Left stream over first..last, ascending. Right stream over pivot..last, descending
+    // (the pivot itself stops the right cursor).
+    let (mut lb, mut lm) = (first, 0u64);
+    let mut l_loaded = false;
+    let (mut rb, mut rm) = (last, 0u64);
+    let mut r_loaded = false;
+    // The comparisons go to bytes first (a loop that vectorizes), then to bits.
+    let left_mask = |v: &[u32], at: usize| -> u64 {
+        let end = (at + 64).min(last);
+        let mut flags = [0u8; 64];
+        for (f, &x) in flags.iter_mut().zip(&v[at..end]) {
+            *f = (key(x) >= p) as u8;
+        }
+        pack_bits(&flags)
+    };
+    // Bit 63 is position rb - 1, bit 63 - i is position rb - 1 - i.
+    let right_mask = |v: &[u32], end: usize| -> u64 {
+        let at = end.saturating_sub(64).max(pivot);
+        let mut flags = [0u8; 64];
+        for (f, &x) in flags[64 - (end - at)..].iter_mut().zip(&v[at..end]) {
+            *f = (key(x) <= p) as u8;
+        }
+        pack_bits(&flags)
+    };
+    let (mut prev_l, mut prev_r) = (0usize, usize::MAX);
+    let mut first_swap = true;
+    loop {
+        // Next left stopper (or `last` when there is none).
+        let lt = loop {
+            if !l_loaded {
+                if lb >= last {
+                    break last;
+                }
+                lm = left_mask(v, lb);
+                l_loaded = true;
+            }
+            if lm != 0 {
+                let t = lm.trailing_zeros() as usize;
+                lm &= lm - 1;
+                break lb + t;
+            }
+            lb += 64;
+            l_loaded = false;
+        };
+        // Next right stopper (the pivot at the latest).
+        let rt = loop {
+            if !r_loaded {
+                rm = right_mask(v, rb);
+                r_loaded = true;
+            }
+            if rm != 0 {
+                let t = rm.leading_zeros() as usize;
+                rm &= !(1u64 << (63 - t));
+                break rb - 1 - t;
+            }
+            rb = rb.saturating_sub(64).max(pivot);
+            r_loaded = false;
+        };
+        let (f, l) = if first_swap {
+            (lt, rt)
+        } else {
+            (lt.min(prev_r), rt.max(prev_l))
+        };
+        if f >= l {
+            return f;
+        }
+        v.swap(f, l);
+        prev_l = f;
+        prev_r = l;
+        first_swap = false;
+    }
+}
+
+/// 64 flags (0 or 1) to the bits of a `u64`, flag i to bit i: per 8 bytes, one multiply
+/// gathers bit 8k of each byte k into bit 56 + k.
+#[inline(always)]
+fn pack_bits(flags: &[u8; 64]) -> u64 {
+    let mut m = 0u64;
+    for (j, c) in flags.chunks_exact(8).enumerate() {
+        let x = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        m |= (x.wrapping_mul(0x0102_0408_1020_4080) >> 56) << (8 * j);
+    }
+    m
 }
 
 fn descend<T: Copy>(
@@ -79,6 +209,7 @@ fn descend<T: Copy>(
     mut depth: usize,
     cuts: [usize; 2],
     comp: &impl Fn(&T, &T) -> bool,
+    partition: &impl Fn(&mut [T], usize, usize) -> usize,
 ) {
     let inside = |f: usize, l: usize| cuts.iter().any(|&p| f < p && p < l);
     while last - first > THRESHOLD {
@@ -90,8 +221,8 @@ fn descend<T: Copy>(
             return;
         }
         depth -= 1;
-        let cut = partition_pivot(v, first, last, comp);
-        descend(v, cut, last, depth, cuts, comp);
+        let cut = partition(v, first, last);
+        descend(v, cut, last, depth, cuts, comp, partition);
         last = cut;
     }
     if inside(first, last) {
@@ -338,6 +469,37 @@ mod tests {
                         want.sort_unstable();
                         assert_eq!(got, want, "n {n} classes {classes} desc {desc} [{lo},{hi})");
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn key_partition_does_the_same_swaps_as_the_reference() {
+        let mut state = 5u64;
+        for n in [2usize, 3, 17, 64, 65, 130, 1000, 4099] {
+            for classes in [1u64, 2, 3, 7, 100_000] {
+                let v: Vec<u32> = (0..n)
+                    .map(|_| {
+                        state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+                        ((state >> 33) % classes) as u32
+                    })
+                    .collect();
+                if n >= 3 {
+                    let comp = |a: &u32, b: &u32| a < b;
+                    let (mut a, mut b) = (v.clone(), v.clone());
+                    let mid = n / 2;
+                    move_median_to_first(&mut a, 0, 1, mid, n - 1, &comp);
+                    move_median_to_first(&mut b, 0, 1, mid, n - 1, &comp);
+                    let ca = unguarded_partition(&mut a, 1, n, 0, &comp);
+                    let cb = unguarded_partition_keys(&mut b, 1, n, 0, &|x| x);
+                    assert_eq!((ca, &a), (cb, &b), "n {n} classes {classes}");
+                }
+                for (lo, hi) in [(0, n / 2), (n / 3, n), (1, n - 1)] {
+                    let (mut a, mut b) = (v.clone(), v.clone());
+                    partial_sort_band(&mut a, lo, hi, &|x: &u32, y: &u32| x < y);
+                    partial_sort_band_keys(&mut b, lo, hi, &|x| x);
+                    assert_eq!(a, b, "n {n} classes {classes} [{lo},{hi})");
                 }
             }
         }
