@@ -27,7 +27,7 @@ use mosaic_tensor::{convert, DType};
 use crate::gta::Consensus;
 use crate::select::TieBreak;
 
-/// Elements per chunk of the combine pass.
+/// Elements per chunk of the combine pass (a multiple of 64: chunks start on bitmap words).
 pub const CHUNK: usize = 8192;
 
 /// Rounding of `f32` results to the compute dtype, as torch rounds each operation's result.
@@ -523,11 +523,15 @@ fn weighted_chunk<R: Round>(
                 *d = R::round(if keep { delta } else { 0.0 } * w);
             }
             if edges != 0 {
-                for (e, ((d, &x), &b)) in d.iter_mut().zip(x).zip(b).enumerate() {
-                    let delta = R::round(x - b);
-                    let k = sort_key(delta, desc);
-                    if (k == lo_edge || k == hi_edge) && get(tied, start + e) {
-                        *d = R::round(delta * w);
+                // The bitmap marks exactly the kept elements among those: visit its set
+                // bits in this chunk (chunks start at multiples of 64).
+                let words = &tied[start / 64..(start + d.len()).div_ceil(64)];
+                for (i, &word) in words.iter().enumerate() {
+                    let mut m = word;
+                    while m != 0 {
+                        let e = i * 64 + m.trailing_zeros() as usize;
+                        m &= m - 1;
+                        d[e] = R::round(R::round(x[e] - b[e]) * w);
                     }
                 }
             }
