@@ -85,10 +85,7 @@ golden! {
     nearswap => "nearswap",
     ram => "ram",
     sce => "sce",
-    // expected/arcee_fusion is kept but not checked: 2 of 48,352 elements differ
-    // (layers.2.mlp.gate_proj [30, 8] by 0.083, layers.2.mlp.up_proj [17, 17] by 0.024), both
-    // within 2e-4 (relative) of mergekit's IQR threshold, where the outcome follows the last
-    // bits of torch's f32 CPU softmax.
+    arcee_fusion => "arcee_fusion",
     nuslerp => "nuslerp",
     karcher => "karcher",
     ramplus_tl => "ramplus_tl",

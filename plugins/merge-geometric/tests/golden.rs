@@ -34,13 +34,21 @@ fn load(dir: &Path) -> Tensors {
         let bytes = std::fs::read(&f).unwrap();
         let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
         for (name, view) in st.tensors() {
-            assert_eq!(view.dtype(), safetensors::Dtype::F32, "{name}");
             let shape = view.shape().iter().map(|&d| d as u64).collect();
-            let values = view
-                .data()
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
+            let values = match view.dtype() {
+                safetensors::Dtype::F32 => view
+                    .data()
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+                // bf16 is the upper half of an f32: widening is exact.
+                safetensors::Dtype::BF16 => view
+                    .data()
+                    .chunks_exact(2)
+                    .map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16))
+                    .collect(),
+                other => panic!("{name}: unexpected dtype {other:?}"),
+            };
             out.insert(name.to_string(), (shape, values));
         }
     }
@@ -56,7 +64,40 @@ struct Case<'a> {
     params: ParamMap,
 }
 
-fn run(case: Case<'_>) {
+/// Merge every tensor of the fixture and compare; returns the worst |difference|.
+fn run(case: Case<'_>) -> f32 {
+    let mut failures = Vec::new();
+    let mut worst = 0f32;
+    let cfg = case.cfg;
+    let results = merge_all(case, AbiDType::F32);
+    for (name, got, want) in &results {
+        let max = got
+            .iter()
+            .zip(want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        worst = worst.max(max);
+        if max > TOL || got.iter().any(|v| !v.is_finite()) {
+            failures.push(format!("{name}: max |diff| = {max:e}"));
+        }
+    }
+    eprintln!(
+        "{cfg}: worst |diff| over {} tensors = {worst:e}",
+        results.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{cfg}: {} of {} tensors differ from mergekit by more than {TOL:e}:\n{}",
+        failures.len(),
+        results.len(),
+        failures.join("\n")
+    );
+    worst
+}
+
+/// Run the method on every tensor of the fixture in `compute` dtype; returns each tensor's
+/// (name, our values, mergekit's values), both widened to f32.
+fn merge_all(case: Case<'_>, compute: AbiDType) -> Vec<(String, Vec<f32>, Vec<f32>)> {
     let module = mosaic_plugin_merge_geometric::plugin_module();
     let info = (module.info())().into_result().unwrap();
     let desc = info
@@ -95,8 +136,7 @@ fn run(case: Case<'_>) {
         .map(|(m, _)| load(&dir.join(m)))
         .collect();
     let expected = load(&dir.join("expected").join(case.cfg));
-    let mut failures = Vec::new();
-    let mut worst = 0f32;
+    let mut results = Vec::new();
     for (name, (shape, want)) in &expected {
         let refs: Vec<TensorRef<'_>> = models
             .iter()
@@ -116,36 +156,27 @@ fn run(case: Case<'_>) {
             base_index: base_index.map(|i| i as u32).into(),
             model_params: RSlice::from_slice(&model_params),
             params: &params,
-            compute_dtype: AbiDType::F32,
+            compute_dtype: compute,
             seed: RngSeed::from_u64(0),
         };
-        let mut got = vec![0f32; want.len()];
-        let out = TensorMut::from_f32(shape, &mut got).unwrap();
-        method.merge(call, out).into_result().unwrap();
-        let max = got
-            .iter()
-            .zip(want)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
-        worst = worst.max(max);
-        if max > TOL || got.iter().any(|v| !v.is_finite()) {
-            failures.push(format!("{name}: max |diff| = {max:e}"));
-        }
+        let got = if compute == AbiDType::BF16 {
+            let mut bytes = vec![0u8; 2 * want.len()];
+            let out = TensorMut::new(mosaic_tensor::DType::BF16, shape, &mut bytes).unwrap();
+            method.merge(call, out).into_result().unwrap();
+            bytes
+                .chunks_exact(2)
+                .map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16))
+                .collect()
+        } else {
+            let mut got = vec![0f32; want.len()];
+            let out = TensorMut::from_f32(shape, &mut got).unwrap();
+            method.merge(call, out).into_result().unwrap();
+            got
+        };
+        results.push((name.clone(), got, want.clone()));
     }
     assert!(!expected.is_empty());
-    eprintln!(
-        "{}: worst |diff| over {} tensors = {worst:e}",
-        case.cfg,
-        expected.len()
-    );
-    assert!(
-        failures.is_empty(),
-        "{}: {} of {} tensors differ from mergekit by more than {TOL:e}:\n{}",
-        case.cfg,
-        failures.len(),
-        expected.len(),
-        failures.join("\n")
-    );
+    results
 }
 
 /// cfg/slerp.yaml: base_model ./ft2; models ./ft2, ./ft3; t: 0.35.
@@ -210,4 +241,18 @@ fn golden_ram() {
         models: vec![("ft1", ParamMap::new()), ("ft2", ParamMap::new())],
         params: ParamMap::new(),
     });
+}
+
+/// cfg/arcee_fusion.yaml: base_model ./base; models ./base, ./ft2. Bit for bit on this
+/// fixture: softmax, exp and the row sums follow torch's CPU kernels exactly.
+#[test]
+fn golden_arcee_fusion() {
+    let worst = run(Case {
+        cfg: "arcee_fusion",
+        method: "arcee_fusion",
+        base: Some("base"),
+        models: vec![("base", ParamMap::new()), ("ft2", ParamMap::new())],
+        params: ParamMap::new(),
+    });
+    assert_eq!(worst, 0.0, "arcee_fusion is not exact");
 }
