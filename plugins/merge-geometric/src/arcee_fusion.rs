@@ -6,6 +6,7 @@ use mosaic_abi::{
 };
 
 use crate::common::{gather, is_f64, Real};
+use crate::torch_cpu;
 
 /// The descriptor: no parameters; a base model required.
 pub fn descriptor() -> AlgorithmDescriptor {
@@ -17,39 +18,79 @@ pub fn descriptor() -> AlgorithmDescriptor {
     .tag("requires_base")
 }
 
-/// Row-wise softmax over the last axis, plus `1e-8`.
-fn softmax_rows<F: Real>(x: &[F], row: usize) -> Vec<F> {
-    let mut out = Vec::with_capacity(x.len());
-    for r in x.chunks(row.max(1)) {
-        let mx = r
-            .iter()
-            .copied()
-            .fold(r[0], |a, b| if b > a { b } else { a });
-        let e: Vec<F> = r.iter().map(|&v| (v - mx).exp()).collect();
-        let s = crate::common::sum(e.iter().copied());
-        out.extend(e.into_iter().map(|v| v / s + F::of(1e-8)));
+/// The steps of mergekit's importance score, in the float type's torch rounding.
+pub trait FusionReal: Real {
+    /// `torch.softmax(x, dim=-1)` over rows of `row` elements.
+    fn softmax_rows(x: &[Self], row: usize) -> Vec<Self>;
+    /// `torch.log`.
+    fn log(self) -> Self;
+    /// `torch.sum(x, dim=-1)` over rows of `row` elements.
+    fn row_sums(x: &[Self], row: usize) -> Vec<Self>;
+}
+
+/// float32: torch's CPU kernels bit for bit, except `log` (see [`torch_cpu`]).
+impl FusionReal for f32 {
+    fn softmax_rows(x: &[f32], row: usize) -> Vec<f32> {
+        torch_cpu::softmax_lastdim(x, row)
     }
-    out
+    fn log(self) -> f32 {
+        torch_cpu::ln(self)
+    }
+    fn row_sums(x: &[f32], row: usize) -> Vec<f32> {
+        torch_cpu::sum_lastdim(x, row)
+    }
+}
+
+/// float64: the same formulas with libm `exp`/`ln` and plain running sums (not bit-matched).
+impl FusionReal for f64 {
+    fn softmax_rows(x: &[f64], row: usize) -> Vec<f64> {
+        let mut out = Vec::with_capacity(x.len());
+        for r in x.chunks(row.max(1)) {
+            let max = r.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let start = out.len();
+            out.extend(r.iter().map(|&v| (v - max).exp()));
+            let inv = 1.0 / out[start..].iter().sum::<f64>();
+            for v in &mut out[start..] {
+                *v *= inv;
+            }
+        }
+        out
+    }
+    fn log(self) -> f64 {
+        self.ln()
+    }
+    fn row_sums(x: &[f64], row: usize) -> Vec<f64> {
+        x.chunks(row.max(1)).map(|r| r.iter().sum()).collect()
+    }
+}
+
+/// mergekit's importance of each element: `|other - base| * KL(p || q)` of its row, where
+/// `p = softmax(other) + 1e-8` and `q = softmax(base) + 1e-8` over the last axis.
+pub fn importance<F: FusionReal>(base: &[F], other: &[F], row: usize) -> Vec<F> {
+    let eps = F::of(1e-8);
+    let p: Vec<F> = F::softmax_rows(other, row)
+        .into_iter()
+        .map(|v| v + eps)
+        .collect();
+    let q: Vec<F> = F::softmax_rows(base, row)
+        .into_iter()
+        .map(|v| v + eps)
+        .collect();
+    let terms: Vec<F> = p.iter().zip(&q).map(|(&a, &b)| a * (a / b).log()).collect();
+    let kl = F::row_sums(&terms, row);
+    (0..base.len())
+        .map(|i| (other[i] - base[i]).abs() * kl[i / row])
+        .collect()
 }
 
 /// Arcee Fusion of `base` and `other` of `shape`.
-pub fn arcee_fusion<F: Real>(base: &[F], other: &[F], shape: &[u64]) -> Vec<F> {
+pub fn arcee_fusion<F: FusionReal>(base: &[F], other: &[F], shape: &[u64]) -> Vec<F> {
     let n = base.len();
     if n == 0 {
         return Vec::new();
     }
-    let row = shape.last().map_or(n, |&d| d as usize);
-    let p = softmax_rows(other, row);
-    let q = softmax_rows(base, row);
-    // KL(p‖q) per row, broadcast over the row's elements.
-    let kl: Vec<F> = p
-        .chunks(row)
-        .zip(q.chunks(row))
-        .map(|(pr, qr)| crate::common::sum(pr.iter().zip(qr).map(|(&a, &b)| a * (a / b).ln())))
-        .collect();
-    let importance: Vec<F> = (0..n)
-        .map(|i| (other[i] - base[i]).abs() * kl[i / row])
-        .collect();
+    let row = shape.last().map_or(n, |&d| (d as usize).max(1));
+    let importance = importance(base, other, row);
     // mergekit samples 1e6 entries of larger tensors at random; we take exact quantiles.
     let mut sorted = importance.clone();
     sorted.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
@@ -77,7 +118,11 @@ impl ArceeFusion {
         Ok(ArceeFusion)
     }
 
-    fn run<F: Real>(&self, call: &MergeCall<'_>, out: &mut TensorMut<'_>) -> Result<(), RError> {
+    fn run<F: FusionReal>(
+        &self,
+        call: &MergeCall<'_>,
+        out: &mut TensorMut<'_>,
+    ) -> Result<(), RError> {
         let inputs = gather::<F>(call, out)?;
         let base = inputs.require_base("arcee_fusion", call.name())?;
         inputs.expect_others("arcee_fusion", call.name(), 1, Some(1))?;

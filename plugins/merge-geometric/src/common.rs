@@ -5,6 +5,8 @@ use std::fmt::Debug;
 use std::ops::{Add, AddAssign, Div, Mul, Neg, Sub};
 
 use mosaic_abi::{AbiDType, MergeCall, ParamMap, RError, TensorMut, TensorRef};
+use mosaic_tensor::convert::round_to;
+use mosaic_tensor::DType;
 
 /// The float type a merge computes in: `f32` (mergekit's float32, and the working type torch
 /// uses for half-precision inputs) or `f64`.
@@ -245,4 +247,31 @@ pub fn global<'a>(call: &'a MergeCall<'a>, ctor: &'a ParamMap, key: &str) -> &'a
 /// Whether the computation runs in `f64` (mergekit's `dtype: float64`).
 pub fn is_f64(call: &MergeCall<'_>) -> bool {
     call.compute_dtype == AbiDType::F64
+}
+
+/// Rounds an operation's result the way torch stores it in the merge dtype: a no-op for
+/// `float32`/`float64` (the float type already rounded it), to `bfloat16`/`float16` after each
+/// elementwise op otherwise (torch's CPU kernels compute half-precision ops in `f32` and round
+/// each result); see [`mosaic_tensor::convert::round_to`].
+#[derive(Clone, Copy, Debug)]
+pub struct Rounding(DType);
+
+impl Rounding {
+    /// The rounding of the call's compute dtype (an error names the tensor if it is no float).
+    pub fn of(call: &MergeCall<'_>) -> Result<Rounding, RError> {
+        Ok(Rounding(call.float_compute_dtype()?))
+    }
+
+    /// No rounding beyond the float type's own (`float32`/`float64` merges, tests).
+    pub fn none() -> Rounding {
+        Rounding(DType::F64)
+    }
+
+    /// `x` as the merge dtype stores it.
+    pub fn r<F: Real>(self, x: F) -> F {
+        match self.0 {
+            DType::BF16 | DType::F16 => F::of(round_to(self.0, x.f64())),
+            _ => x,
+        }
+    }
 }

@@ -19,6 +19,7 @@ pub mod nearswap;
 pub mod nuslerp;
 pub mod ram;
 pub mod slerp;
+pub mod torch_cpu;
 
 use mosaic_abi::Plugin;
 

@@ -7,7 +7,7 @@ use mosaic_abi::{
     AlgorithmDescriptor, Family, MergeCall, MergeMethod, ParamMap, ParamSpec, RError, TensorMut,
 };
 
-use crate::common::{gather, global, is_f64, norm, Real};
+use crate::common::{gather, global, is_f64, norm, sum, Real, Rounding};
 
 /// The descriptor: per-model `weight` (required for every non-base model), global
 /// `normalize_weights` and `eps`; the base model is optional.
@@ -41,53 +41,62 @@ pub fn multislerp<F: Real>(
     base: Option<&[F]>,
     normalize_weights: bool,
     eps: F,
+    rd: Rounding,
 ) -> Result<Vec<F>, String> {
     if tensors.len() == 1 {
         // mergekit returns the single input unchanged (not re-based).
         return Ok(tensors[0].clone());
     }
     let n = tensors[0].len();
+    // Every op's result is stored in the merge dtype (`rd`); sums accumulate in f32/f64 and
+    // are stored once, as torch's reductions do.
     let vs: Vec<Vec<F>> = tensors
         .iter()
         .map(|t| match base {
-            Some(b) => t.iter().zip(b).map(|(&x, &y)| x - y).collect(),
+            Some(b) => t.iter().zip(b).map(|(&x, &y)| rd.r(x - y)).collect(),
             None => t.clone(),
         })
         .collect();
+    // mergekit builds the weights as a tensor of the merge dtype.
+    let weights: Vec<F> = weights.iter().map(|&w| rd.r(w)).collect();
     let weights: Vec<F> = if normalize_weights {
         let mut s = F::ZERO;
-        for &w in weights {
+        for &w in &weights {
             s += w;
         }
-        weights.iter().map(|&w| w / s).collect()
+        let s = rd.r(s);
+        weights.iter().map(|&w| rd.r(w / s)).collect()
     } else {
-        weights.to_vec()
+        weights
     };
-    let norms: Vec<F> = vs.iter().map(|v| norm(v)).collect();
+    let norms: Vec<F> = vs.iter().map(|v| rd.r(norm(v))).collect();
     let units: Vec<Vec<F>> = vs
         .iter()
         .zip(&norms)
-        .map(|(v, &nv)| v.iter().map(|&x| x / (nv + eps)).collect())
+        .map(|(v, &nv)| {
+            let d = rd.r(nv + eps);
+            v.iter().map(|&x| rd.r(x / d)).collect()
+        })
         .collect();
     let weighted_sum = |rows: &[Vec<F>], e: usize| -> F {
         let mut s = F::ZERO;
         for (r, &w) in rows.iter().zip(&weights) {
-            s += r[e] * w;
+            s += rd.r(r[e] * w);
         }
-        s
+        rd.r(s)
     };
     let mut mean: Vec<F> = (0..n).map(|e| weighted_sum(&units, e)).collect();
-    let mean_norm = norm(&mean);
+    let mean_norm = rd.r(norm(&mean));
     let add_base = |mut r: Vec<F>| {
         if let Some(b) = base {
-            r.iter_mut().zip(b).for_each(|(x, &y)| *x += y);
+            r.iter_mut().zip(b).for_each(|(x, &y)| *x = rd.r(*x + y));
         }
         r
     };
     if mean_norm < eps {
         if vs.len() == 2 {
             let r = (0..n)
-                .map(|e| vs[0][e] * weights[0] + vs[1][e] * weights[1])
+                .map(|e| rd.r(rd.r(vs[0][e] * weights[0]) + rd.r(vs[1][e] * weights[1])))
                 .collect();
             return Ok(add_base(r));
         }
@@ -97,25 +106,29 @@ pub fn multislerp<F: Real>(
                 .into(),
         );
     }
-    mean.iter_mut().for_each(|m| *m = *m / mean_norm);
+    mean.iter_mut().for_each(|m| *m = rd.r(*m / mean_norm));
     let tangents: Vec<Vec<F>> = units
         .iter()
         .map(|u| {
-            let d = crate::common::dot(u, &mean);
-            u.iter().zip(&mean).map(|(&x, &m)| x - d * m).collect()
+            let d = rd.r(sum(u.iter().zip(&mean).map(|(&x, &m)| rd.r(x * m))));
+            u.iter()
+                .zip(&mean)
+                .map(|(&x, &m)| rd.r(x - rd.r(d * m)))
+                .collect()
         })
         .collect();
     let tangent: Vec<F> = (0..n).map(|e| weighted_sum(&tangents, e)).collect();
-    let tn = norm(&tangent) + eps;
-    let (c, s) = (tn.cos(), tn.sin() / tn);
+    let tn = rd.r(rd.r(norm(&tangent)) + eps);
+    let (c, s) = (rd.r(tn.cos()), rd.r(rd.r(tn.sin()) / tn));
     let mut avg_norm = F::ZERO;
     for (&nv, &w) in norms.iter().zip(&weights) {
-        avg_norm += nv * w;
+        avg_norm += rd.r(nv * w);
     }
+    let avg_norm = rd.r(avg_norm);
     let r = mean
         .iter()
         .zip(&tangent)
-        .map(|(&m, &t)| (m * c + t * s) * avg_norm)
+        .map(|(&m, &t)| rd.r(rd.r(rd.r(m * c) + rd.r(t * s)) * avg_norm))
         .collect();
     Ok(add_base(r))
 }
@@ -145,8 +158,16 @@ impl MultiSlerp {
             .collect::<Result<Vec<F>, RError>>()?;
         let nw = global(call, &self.params, "normalize_weights").bool("normalize_weights")?;
         let eps = F::of(global(call, &self.params, "eps").f64("eps")?);
-        let r = multislerp(&inputs.others, &weights, inputs.base.as_deref(), nw, eps)
-            .map_err(|e| RError::input(format!("multislerp: tensor `{}`: {e}", call.name())))?;
+        let rd = Rounding::of(call)?;
+        let r = multislerp(
+            &inputs.others,
+            &weights,
+            inputs.base.as_deref(),
+            nw,
+            eps,
+            rd,
+        )
+        .map_err(|e| RError::input(format!("multislerp: tensor `{}`: {e}", call.name())))?;
         F::write(out, &r)
     }
 }
@@ -173,6 +194,7 @@ mod tests {
             None,
             true,
             0.0,
+            Rounding::none(),
         )
         .unwrap();
         let h = std::f64::consts::FRAC_1_SQRT_2;

@@ -7,7 +7,7 @@ use mosaic_abi::{
     AlgorithmDescriptor, Family, MergeCall, MergeMethod, ParamMap, ParamSpec, RError, TensorMut,
 };
 
-use crate::common::{clamp, gather, global, is_f64, Real};
+use crate::common::{clamp, gather, global, is_f64, Real, Rounding};
 
 /// The descriptor: global `t` (required), a base model required.
 pub fn descriptor() -> AlgorithmDescriptor {
@@ -24,15 +24,19 @@ pub fn descriptor() -> AlgorithmDescriptor {
     .tag("requires_base")
 }
 
-/// NearSwap of base `a` and other `b`.
-pub fn nearswap<F: Real>(t: F, a: &[F], b: &[F]) -> Vec<F> {
+/// NearSwap of base `a` and other `b`, each op's result rounded by `rd` as mergekit's torch ops
+/// round it: `w = clamp(reciprocal(max(|a − b|, 1e-6)) · t, 0, 1)`, `w·b + (1 − w)·a`
+/// (torch computes the Python scalar `t / tensor` as `tensor.reciprocal() * t`).
+pub fn nearswap<F: Real>(t: F, a: &[F], b: &[F], rd: Rounding) -> Vec<F> {
+    // clamp(min=1e-6) compares with the scalar converted to the tensor's dtype.
+    let floor = rd.r(F::of(1e-6));
     a.iter()
         .zip(b)
         .map(|(&x, &y)| {
-            let d = (x - y).abs();
-            let d = if d < F::of(1e-6) { F::of(1e-6) } else { d };
-            let w = clamp(t / d, F::ZERO, F::ONE);
-            w * y + (F::ONE - w) * x
+            let d = rd.r(x - y).abs();
+            let d = if d < floor { floor } else { d };
+            let w = clamp(rd.r(rd.r(F::ONE / d) * t), F::ZERO, F::ONE);
+            rd.r(rd.r(w * y) + rd.r(rd.r(F::ONE - w) * x))
         })
         .collect()
 }
@@ -59,7 +63,8 @@ impl NearSwap {
         let base = inputs.require_base("nearswap", call.name())?;
         inputs.expect_others("nearswap", call.name(), 1, Some(1))?;
         let t = F::of(global(call, &self.params, "t").f64("t")?);
-        F::write(out, &nearswap(t, base, &inputs.others[0]))
+        let rd = Rounding::of(call)?;
+        F::write(out, &nearswap(t, base, &inputs.others[0], rd))
     }
 }
 
@@ -79,7 +84,12 @@ mod tests {
 
     #[test]
     fn close_elements_swap_far_ones_stay() {
-        let r = nearswap(0.1f64, &[0.0, 0.0, 0.0], &[0.05, 0.2, 1.0]);
+        let r = nearswap(
+            0.1f64,
+            &[0.0, 0.0, 0.0],
+            &[0.05, 0.2, 1.0],
+            Rounding::none(),
+        );
         assert_eq!(r[0], 0.05);
         assert!((r[1] - 0.1).abs() < 1e-12);
         assert!((r[2] - 0.1).abs() < 1e-12);

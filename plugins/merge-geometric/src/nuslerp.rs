@@ -6,7 +6,7 @@ use mosaic_abi::{
     AlgorithmDescriptor, Family, MergeCall, MergeMethod, ParamMap, ParamSpec, RError, TensorMut,
 };
 
-use crate::common::{clamp, gather, global, is_f64, Real};
+use crate::common::{clamp, gather, global, is_f64, Real, Rounding};
 
 /// The colinearity tolerance: spherical interpolation is replaced by linear when
 /// `1 − cos²θ ≤ EPS²`.
@@ -62,18 +62,21 @@ pub fn nuslerp<F: Real>(
     shape: &[u64],
     flatten: bool,
     row_wise: bool,
+    rd: Rounding,
 ) -> Vec<F> {
+    // Each op's result is stored in the merge dtype (`rd`); the Python floats `t`, `1 - t`
+    // multiply in f32 (torch's scalar operands); norms and sums accumulate wide, stored once.
     let (ft, fs) = (F::of(t), F::of(1.0 - t));
     let mut out = vec![F::ZERO; v0.len()];
-    let min_norm = F::of(1e-7);
+    let min_norm = rd.r(F::of(1e-7));
     for idx in vectors(shape, v0.len(), flatten, row_wise) {
         let nrm = |v: &[F]| {
-            let n = F::of(
+            let n = rd.r(F::of(
                 idx.iter()
                     .map(|&i| v[i].f64() * v[i].f64())
                     .sum::<f64>()
                     .sqrt(),
-            );
+            ));
             if n < min_norm {
                 min_norm
             } else {
@@ -81,22 +84,22 @@ pub fn nuslerp<F: Real>(
             }
         };
         let (n0, n1) = (nrm(v0), nrm(v1));
-        let cos = F::of(
+        let cos = rd.r(F::of(
             idx.iter()
-                .map(|&i| ((v0[i] / n0) * (v1[i] / n1)).f64())
+                .map(|&i| rd.r(rd.r(v0[i] / n0) * rd.r(v1[i] / n1)).f64())
                 .sum(),
-        );
+        ));
         let cos = clamp(cos, -F::ONE, F::ONE);
-        if F::ONE - cos * cos <= F::of(EPS * EPS) {
+        if rd.r(F::ONE - rd.r(cos * cos)) <= rd.r(F::of(EPS * EPS)) {
             for &i in &idx {
-                out[i] = fs * v0[i] + ft * v1[i];
+                out[i] = rd.r(rd.r(fs * v0[i]) + rd.r(ft * v1[i]));
             }
         } else {
-            let theta = cos.acos();
-            let s = theta.sin();
-            let (a, b) = ((fs * theta).sin(), (ft * theta).sin());
+            let theta = rd.r(cos.acos());
+            let s = rd.r(theta.sin());
+            let (a, b) = (rd.r(rd.r(fs * theta).sin()), rd.r(rd.r(ft * theta).sin()));
             for &i in &idx {
-                out[i] = (a * v0[i] + b * v1[i]) / s;
+                out[i] = rd.r(rd.r(rd.r(a * v0[i]) + rd.r(b * v1[i])) / s);
             }
         }
     }
@@ -135,17 +138,18 @@ impl NuSlerp {
         let row_wise = global(call, &self.params, "nuslerp_row_wise").bool("nuslerp_row_wise")?;
         let flatten = global(call, &self.params, "nuslerp_flatten").bool("nuslerp_flatten")?;
         let (x0, x1) = (&inputs.others[0], &inputs.others[1]);
+        let rd = Rounding::of(call)?;
         let r = match inputs.base.as_deref() {
             Some(b) => {
-                let d0: Vec<F> = x0.iter().zip(b).map(|(&x, &y)| x - y).collect();
-                let d1: Vec<F> = x1.iter().zip(b).map(|(&x, &y)| x - y).collect();
-                nuslerp(t, &d0, &d1, &inputs.shape, flatten, row_wise)
+                let d0: Vec<F> = x0.iter().zip(b).map(|(&x, &y)| rd.r(x - y)).collect();
+                let d1: Vec<F> = x1.iter().zip(b).map(|(&x, &y)| rd.r(x - y)).collect();
+                nuslerp(t, &d0, &d1, &inputs.shape, flatten, row_wise, rd)
                     .into_iter()
                     .zip(b)
-                    .map(|(r, &y)| y + r)
+                    .map(|(r, &y)| rd.r(y + r))
                     .collect()
             }
-            None => nuslerp(t, x0, x1, &inputs.shape, flatten, row_wise),
+            None => nuslerp(t, x0, x1, &inputs.shape, flatten, row_wise, rd),
         };
         F::write(out, &r)
     }
@@ -172,7 +176,7 @@ mod tests {
         let v1 = [0.0f64, 1.0, 1.0, 0.0];
         let h = std::f64::consts::FRAC_1_SQRT_2;
         for row_wise in [false, true] {
-            let r = nuslerp(0.5, &v0, &v1, &[2, 2], false, row_wise);
+            let r = nuslerp(0.5, &v0, &v1, &[2, 2], false, row_wise, Rounding::none());
             assert!(r.iter().all(|x| (x - h).abs() < 1e-12), "{r:?}");
         }
         assert_eq!(vectors(&[2, 3], 6, false, true)[1], vec![1, 4]);
