@@ -389,10 +389,16 @@ impl Selection {
                                 lo_key
                             }
                         };
-                        crate::torch_order::partial_sort_band_keys(keys, lo, hi, &key);
+                        crate::torch_order::partial_sort_band_keys(keys, lo, hi, &key, None);
                     } else {
                         let key = |it: u32| if it & MARK == 0 { it } else { single };
-                        crate::torch_order::partial_sort_band_keys(keys, lo, hi, &key);
+                        crate::torch_order::partial_sort_band_keys(
+                            keys,
+                            lo,
+                            hi,
+                            &key,
+                            Some(single),
+                        );
                     }
                     for &it in &keys[lo..hi] {
                         if it & MARK != 0 {

@@ -77,11 +77,15 @@ pub(crate) fn partial_sort_band<T: Copy>(
 /// [`partial_sort_band`] for `u32` items compared by `key(item)` (keys below 2^31), with a
 /// partition that does the same swaps as torch's without data-dependent branches
 /// ([`unguarded_partition_keys`]).
+///
+/// `marked`: `Some(s)` when `key` is exactly "the item, or `s` for items with the top bit
+/// set"; full 64-element blocks then take an SSE2 path on x86-64.
 pub(crate) fn partial_sort_band_keys(
     v: &mut [u32],
     lo: usize,
     hi: usize,
     key: &impl Fn(u32) -> u32,
+    marked: Option<u32>,
 ) {
     let n = v.len();
     if n < 2 {
@@ -92,7 +96,7 @@ pub(crate) fn partial_sort_band_keys(
     let partition = |v: &mut [u32], first: usize, last: usize| {
         let mid = first + (last - first) / 2;
         move_median_to_first(v, first, first + 1, mid, last - 1, &comp);
-        unguarded_partition_keys(v, first + 1, last, first, key)
+        unguarded_partition_keys(v, first + 1, last, first, key, marked)
     };
     descend(v, 0, n, depth, [lo, hi], &comp, &partition);
 }
@@ -115,6 +119,7 @@ fn unguarded_partition_keys(
     last: usize,
     pivot: usize,
     key: &impl Fn(u32) -> u32,
+    marked: Option<u32>,
 ) -> usize {
     let p = key(v[pivot]);
     // Left stream over first..last, ascending. Right stream over pivot..last, descending
@@ -126,6 +131,9 @@ fn unguarded_partition_keys(
     // The comparisons go to bytes first (a loop that vectorizes), then to bits.
     let left_mask = |v: &[u32], at: usize| -> u64 {
         let end = (at + 64).min(last);
+        if let (Some(single), Ok(block)) = (marked, <&[u32; 64]>::try_from(&v[at..end])) {
+            return block_mask(block, p, single, true);
+        }
         let mut flags = [0u8; 64];
         for (f, &x) in flags.iter_mut().zip(&v[at..end]) {
             *f = (key(x) >= p) as u8;
@@ -135,6 +143,9 @@ fn unguarded_partition_keys(
     // Bit 63 is position rb - 1, bit 63 - i is position rb - 1 - i.
     let right_mask = |v: &[u32], end: usize| -> u64 {
         let at = end.saturating_sub(64).max(pivot);
+        if let (Some(single), Ok(block)) = (marked, <&[u32; 64]>::try_from(&v[at..end])) {
+            return block_mask(block, p, single, false);
+        }
         let mut flags = [0u8; 64];
         for (f, &x) in flags[64 - (end - at)..].iter_mut().zip(&v[at..end]) {
             *f = (key(x) <= p) as u8;
@@ -188,6 +199,47 @@ fn unguarded_partition_keys(
         prev_r = l;
         first_swap = false;
     }
+}
+
+/// Bit i: whether the key of `block[i]` is `>= p` (`ge`) or `<= p` (not `ge`), where the key
+/// of an item is the item, or `single` when its top bit is set. Keys are below 2^31.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn block_mask(block: &[u32; 64], p: u32, single: u32, ge: bool) -> u64 {
+    use std::arch::x86_64::*;
+    // SAFETY: SSE2 is part of the x86-64 baseline, so these intrinsics are always available;
+    // every load reads 4 items inside `block`, unaligned loads allowed.
+    unsafe {
+        let pv = _mm_set1_epi32(p as i32);
+        let sv = _mm_set1_epi32(single as i32);
+        let mut m = 0u64;
+        for j in 0..16 {
+            let x = _mm_loadu_si128(block.as_ptr().add(4 * j) as *const __m128i);
+            let is_marked = _mm_srai_epi32(x, 31);
+            let k = _mm_or_si128(_mm_andnot_si128(is_marked, x), _mm_and_si128(is_marked, sv));
+            // ge: not (p > k); le: not (k > p).
+            let c = if ge {
+                _mm_cmpgt_epi32(pv, k)
+            } else {
+                _mm_cmpgt_epi32(k, pv)
+            };
+            let bits = (_mm_movemask_ps(_mm_castsi128_ps(c)) as u64) ^ 0xf;
+            m |= bits << (4 * j);
+        }
+        m
+    }
+}
+
+/// Portable [`block_mask`].
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn block_mask(block: &[u32; 64], p: u32, single: u32, ge: bool) -> u64 {
+    let mut flags = [0u8; 64];
+    for (f, &x) in flags.iter_mut().zip(block) {
+        let k = if x >> 31 == 1 { single } else { x };
+        *f = if ge { k >= p } else { k <= p } as u8;
+    }
+    pack_bits(&flags)
 }
 
 /// 64 flags (0 or 1) to the bits of a `u64`, flag i to bit i: per 8 bytes, one multiply
@@ -492,14 +544,27 @@ mod tests {
                     move_median_to_first(&mut a, 0, 1, mid, n - 1, &comp);
                     move_median_to_first(&mut b, 0, 1, mid, n - 1, &comp);
                     let ca = unguarded_partition(&mut a, 1, n, 0, &comp);
-                    let cb = unguarded_partition_keys(&mut b, 1, n, 0, &|x| x);
+                    let cb = unguarded_partition_keys(&mut b, 1, n, 0, &|x| x, None);
                     assert_eq!((ca, &a), (cb, &b), "n {n} classes {classes}");
                 }
                 for (lo, hi) in [(0, n / 2), (n / 3, n), (1, n - 1)] {
                     let (mut a, mut b) = (v.clone(), v.clone());
                     partial_sort_band(&mut a, lo, hi, &|x: &u32, y: &u32| x < y);
-                    partial_sort_band_keys(&mut b, lo, hi, &|x| x);
+                    partial_sort_band_keys(&mut b, lo, hi, &|x| x, None);
                     assert_eq!(a, b, "n {n} classes {classes} [{lo},{hi})");
+                    // Marked items (the SSE2 path): one class replaced by MARK | index.
+                    let single = (classes / 2) as u32;
+                    let mark = |x: &[u32]| -> Vec<u32> {
+                        x.iter()
+                            .enumerate()
+                            .map(|(i, &k)| if k == single { 1 << 31 | i as u32 } else { k })
+                            .collect()
+                    };
+                    let key = |x: u32| if x >> 31 == 1 { single } else { x };
+                    let (mut c, mut d) = (mark(&v), mark(&v));
+                    partial_sort_band(&mut c, lo, hi, &|x: &u32, y: &u32| key(*x) < key(*y));
+                    partial_sort_band_keys(&mut d, lo, hi, &key, Some(single));
+                    assert_eq!(c, d, "marked: n {n} classes {classes} [{lo},{hi})");
                 }
             }
         }
