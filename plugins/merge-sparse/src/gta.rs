@@ -4,6 +4,7 @@
 
 use mosaic_abi::{
     AlgorithmDescriptor, Family, MergeCall, MergeMethod, ParamMap, ParamSpec, RError, TensorMut,
+    TensorRef,
 };
 use mosaic_tensor::DType;
 use rand_chacha::{rand_core::SeedableRng, ChaCha20Rng};
@@ -315,13 +316,7 @@ impl GeneralizedTaskArithmetic {
     ) -> Result<(), RError> {
         call.check_shapes(out.shape())?;
         let dtype = call.float_compute_dtype()?;
-        let base = call.base().ok_or_else(|| {
-            RError::input(format!(
-                "tensor `{}`: {} requires a base model (`base_model`)",
-                call.name(),
-                self.variant.name
-            ))
-        })?;
+        let base = require_base(call, self.variant.name)?;
         let (consensus, _, ties) = self.options(call.params)?;
         let n = out.numel();
         let mut specs = Vec::new();
@@ -335,23 +330,16 @@ impl GeneralizedTaskArithmetic {
             } else {
                 Some(match self.variant.sparsification {
                     Sparsification::MagnitudeOutliers => {
-                        let target = (density * n as f64).max(0.0) as usize;
-                        let top = (p.f64("gamma")? * n as f64).max(0.0) as usize;
-                        let bottom = n.saturating_sub(target + top);
+                        let (lo, hi) = sparsify::breadcrumbs_band(n, density, p.f64("gamma")?);
                         Band {
-                            lo: bottom,
-                            hi: bottom + target,
+                            lo,
+                            hi,
                             descending: false,
                         }
                     }
-                    _ if density <= 0.0 || n == 0 => Band {
-                        lo: 0,
-                        hi: 0,
-                        descending: true,
-                    },
                     _ => Band {
                         lo: 0,
-                        hi: ((density * n as f64) as usize).max(1),
+                        hi: sparsify::top_k_count(n, density),
                         descending: true,
                     },
                 })
@@ -408,14 +396,18 @@ pub(crate) fn prepare(
     method: &str,
 ) -> Result<(DType, Vec<f64>), RError> {
     call.check_shapes(out.shape())?;
-    let name = call.name();
     let dtype = call.float_compute_dtype()?;
-    let base_ref = call.base().ok_or_else(|| {
+    Ok((dtype, require_base(call, method)?.to_f64_in(dtype)))
+}
+
+/// The call's base model, or an error naming the tensor and `method`.
+fn require_base<'a>(call: &MergeCall<'a>, method: &str) -> Result<TensorRef<'a>, RError> {
+    call.base().ok_or_else(|| {
         RError::input(format!(
-            "tensor `{name}`: {method} requires a base model (`base_model`)"
+            "tensor `{}`: {method} requires a base model (`base_model`)",
+            call.name()
         ))
-    })?;
-    Ok((dtype, base_ref.to_f64_in(dtype)))
+    })
 }
 
 /// The task vectors `x_i − base` (rounded to `dtype`) of the models other than the base, in

@@ -75,11 +75,31 @@ pub fn magnitude(
     if density >= 1.0 {
         return delta.to_vec();
     }
-    if density <= 0.0 || delta.is_empty() {
+    let k = top_k_count(delta.len(), density);
+    if k == 0 {
         return vec![0.0; delta.len()];
     }
-    let k = ((density * delta.len() as f64) as usize).max(1);
     masked_l1(dtype, delta, &top_k_mask(delta, k, ties), rescale)
+}
+
+/// How many of `n` magnitudes TIES keeps at `density` < 1: `max(1, ⌊density·n⌋)`, or 0 when
+/// `density ≤ 0` or `n = 0`.
+pub(crate) fn top_k_count(n: usize, density: f64) -> usize {
+    if density <= 0.0 || n == 0 {
+        0
+    } else {
+        ((density * n as f64) as usize).max(1)
+    }
+}
+
+/// The ascending magnitude ranks `lo..hi` that Model Breadcrumbs keeps at `density` < 1: the
+/// `⌊gamma·n⌋` largest are outliers, `⌊density·n⌋` are kept below them (the outlier cut
+/// shrinks if needed to keep that many).
+pub(crate) fn breadcrumbs_band(n: usize, density: f64, gamma: f64) -> (usize, usize) {
+    let target = (density * n as f64).max(0.0) as usize;
+    let n_top = (gamma * n as f64).max(0.0) as usize;
+    let n_bottom = n.saturating_sub(target + n_top);
+    (n_bottom, n_bottom + target)
 }
 
 /// Model Breadcrumbs: drop the `⌊gamma·n⌋` largest magnitudes (outliers) and the smallest,
@@ -95,11 +115,8 @@ pub fn magnitude_outliers(
     if density >= 1.0 {
         return delta.to_vec();
     }
-    let n = delta.len();
-    let target = (density * n as f64).max(0.0) as usize;
-    let n_top = (gamma * n as f64).max(0.0) as usize;
-    let n_bottom = n.saturating_sub(target + n_top);
-    let keep = magnitude_band_mask(delta, n_bottom, n_bottom + target, ties);
+    let (lo, hi) = breadcrumbs_band(delta.len(), density, gamma);
+    let keep = magnitude_band_mask(delta, lo, hi, ties);
     masked_l1(dtype, delta, &keep, rescale)
 }
 

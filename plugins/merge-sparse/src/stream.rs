@@ -22,7 +22,8 @@
 
 use half::f16;
 use mosaic_abi::{MergeCall, RError, TensorMut, TensorRef};
-use mosaic_tensor::{convert, DType};
+use mosaic_tensor::convert::{self, round_bf16};
+use mosaic_tensor::DType;
 
 use crate::gta::Consensus;
 use crate::select::TieBreak;
@@ -69,17 +70,6 @@ impl Rounder {
             Rounder::F16 => f16::from_f32(x).to_f32(),
         }
     }
-}
-
-/// `x` rounded to the nearest bfloat16 (ties to even), as an `f32`; NaN stays NaN (quieted),
-/// overflow goes to infinity. The same value as `half::bf16::from_f32(x).to_f32()`.
-#[inline(always)]
-pub fn round_bf16(x: f32) -> f32 {
-    // Both candidates, then a select: branch-free, so loops over it vectorize.
-    let b = x.to_bits();
-    let nan = (b | 0x0040_0000) & 0xffff_0000;
-    let rounded = b.wrapping_add(0x7fff + ((b >> 16) & 1)) & 0xffff_0000;
-    f32::from_bits(if x.is_nan() { nan } else { rounded })
 }
 
 /// Which elements of one task vector are kept: the positions `lo..hi` of its magnitudes
@@ -163,13 +153,7 @@ impl Inputs<'_, '_> {
         let dt = t.dtype();
         let sz = dt.size_of();
         let bytes = &t.bytes()[start * sz..(start + dst.len()) * sz];
-        if dt == DType::BF16 {
-            for (d, c) in dst.iter_mut().zip(bytes.chunks_exact(2)) {
-                *d = f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16);
-            }
-        } else {
-            convert::bytes_to_f32(dt, bytes, dst).map_err(|e| RError::input(e.to_string()))?;
-        }
+        convert::bytes_to_f32(dt, bytes, dst).map_err(|e| RError::input(e.to_string()))?;
         if dt != self.r.dtype() && self.r != Rounder::F32 {
             for x in dst.iter_mut() {
                 *x = self.r.round(*x);
@@ -667,40 +651,6 @@ fn combine_in<R: Round>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use half::bf16;
-
-    #[test]
-    fn bf16_rounding_matches_half() {
-        let mut state = 1u64;
-        let specials = [
-            0.0f32,
-            -0.0,
-            f32::MAX,
-            f32::MIN,
-            f32::INFINITY,
-            f32::NEG_INFINITY,
-            f32::MIN_POSITIVE,
-            1.0 + f32::EPSILON,
-            f32::from_bits(0x3f80_8000),
-            f32::from_bits(0x3f81_8000),
-            f32::from_bits(1),
-        ];
-        let randoms = (0..100_000).map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            f32::from_bits(state as u32)
-        });
-        for x in specials.into_iter().chain(randoms) {
-            let want = bf16::from_f32(x).to_f32();
-            let got = round_bf16(x);
-            if want.is_nan() {
-                assert!(got.is_nan(), "{x:e}");
-            } else {
-                assert_eq!(got.to_bits(), want.to_bits(), "{x:e}");
-            }
-        }
-    }
 
     #[test]
     fn sort_keys_order_like_torch_compares_magnitudes() {
