@@ -9,7 +9,6 @@ use std::sync::Arc;
 use abi_stable::std_types::{ROption, RSlice, RStr};
 use mosaic_abi::{AbiDType, MergeCall, MergeMethodBox, TensorMut, TensorRef};
 use mosaic_tensor::{convert, DType, Shape};
-use rayon::prelude::*;
 
 use crate::error::{io_err, MergeError, Result};
 use crate::io::ShardedWriter;
@@ -148,19 +147,40 @@ fn write_all(
     let done = AtomicUsize::new(0);
     let bytes = AtomicU64::new(0);
     let total = plan.tensors.len();
-    pool.install(|| {
-        plan.tensors.par_iter().try_for_each(|t| {
-            let n = merge_tensor(plan, method, t, |out| {
+    // Largest tensors first, each worker taking the next one (longest-processing-time-first
+    // scheduling): the last tensors to finish are then small ones, so no thread waits long
+    // for another (embeddings and `lm_head` can each be a fifth of a model).
+    let mut order: Vec<&PlannedTensor> = plan.tensors.iter().collect();
+    order.sort_by_key(|t| std::cmp::Reverse(t.shape.iter().product::<usize>()));
+    let next = AtomicUsize::new(0);
+    let failed = std::sync::Mutex::new(None::<MergeError>);
+    pool.broadcast(|_| {
+        while let Some(&t) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+            if failed.lock().map_or(true, |f| f.is_some()) {
+                return;
+            }
+            let result = merge_tensor(plan, method, t, |out| {
                 writer.write(&t.name, out).map_err(Into::into)
-            })?;
+            });
+            let n = match result {
+                Ok(n) => n,
+                Err(e) => {
+                    if let Ok(mut f) = failed.lock() {
+                        f.get_or_insert(e);
+                    }
+                    return;
+                }
+            };
             let d = done.fetch_add(1, Ordering::Relaxed) + 1;
             let b = bytes.fetch_add(n, Ordering::Relaxed) + n;
             if let Some(p) = &options.progress {
                 p(d, total, b);
             }
-            Ok::<(), MergeError>(())
-        })
-    })?;
+        }
+    });
+    if let Some(e) = failed.into_inner().ok().flatten() {
+        return Err(e);
+    }
     let mut files: Vec<PathBuf> = writer
         .finish()?
         .into_iter()

@@ -30,6 +30,16 @@ fn le8(c: &[u8]) -> [u8; 8] {
     [c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]
 }
 
+/// Widen little-endian bf16 bytes to `f32`, pairwise (`dst.len()` values; extra bytes of
+/// `src` are ignored). Always inlined, so that a caller compiled for wider vector units (a
+/// `#[target_feature]` function) gets a loop vectorized for them.
+#[inline(always)]
+pub fn bf16_bytes_to_f32(src: &[u8], dst: &mut [f32]) {
+    for (d, c) in dst.iter_mut().zip(src.chunks_exact(2)) {
+        *d = bf16_bits_to_f32(u16::from_le_bytes(le2(c)));
+    }
+}
+
 /// Exact widening of a bf16 bit pattern to f32 (bf16 is the top half of an f32).
 #[inline(always)]
 fn bf16_bits_to_f32(b: u16) -> f32 {
@@ -79,11 +89,7 @@ pub fn bytes_to_f32(dtype: DType, src: &[u8], dst: &mut [f32]) -> Result<()> {
                 }
             }
         }
-        DType::BF16 => {
-            for (d, c) in dst.iter_mut().zip(src.chunks_exact(2)) {
-                *d = bf16_bits_to_f32(u16::from_le_bytes(le2(c)));
-            }
-        }
+        DType::BF16 => bf16_bytes_to_f32(src, dst),
         DType::F64 => {
             for (d, c) in dst.iter_mut().zip(src.chunks_exact(8)) {
                 *d = f64::from_le_bytes(le8(c)) as f32;

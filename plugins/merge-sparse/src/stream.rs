@@ -109,7 +109,43 @@ pub struct Combine {
 }
 
 /// Merge `call` into `out` (whose dtype must be the compute dtype of `r`).
+///
+/// On x86-64 CPUs with AVX2 the whole path runs as code compiled for AVX2 (chosen at run
+/// time; the baseline build only assumes SSE2). The hot loops are elementwise `f32`
+/// operations without fused multiply-adds, so both give the same bits.
 pub fn merge(
+    call: &MergeCall<'_>,
+    base: &TensorRef<'_>,
+    out: &mut TensorMut<'_>,
+    r: Rounder,
+    specs: &[ModelSpec],
+    how: Combine,
+) -> Result<(), RError> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe { merge_avx2(call, base, out, r, specs, how) };
+    }
+    merge_in(call, base, out, r, specs, how)
+}
+
+/// [`merge_in`] compiled for AVX2: every function on its hot path is `#[inline(always)]`,
+/// so it is compiled into this one.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn merge_avx2(
+    call: &MergeCall<'_>,
+    base: &TensorRef<'_>,
+    out: &mut TensorMut<'_>,
+    r: Rounder,
+    specs: &[ModelSpec],
+    how: Combine,
+) -> Result<(), RError> {
+    merge_in(call, base, out, r, specs, how)
+}
+
+#[inline(always)]
+fn merge_in(
     call: &MergeCall<'_>,
     base: &TensorRef<'_>,
     out: &mut TensorMut<'_>,
@@ -126,15 +162,17 @@ pub fn merge(
     }
     let inputs = Inputs { base, r };
     let mut keys = Vec::new();
-    let selections: Vec<Selection> = specs
-        .iter()
-        .map(|s| match s.band {
-            None => Ok(Selection::All),
+    // A plain loop (not an iterator adapter), so that `Selection::new` is compiled into this
+    // function and, through it, into `merge_avx2`.
+    let mut selections = Vec::with_capacity(specs.len());
+    for s in specs {
+        selections.push(match s.band {
+            None => Selection::All,
             Some(band) => {
-                Selection::new(&inputs, &call.models[s.index], n, band, how.ties, &mut keys)
+                Selection::new(&inputs, &call.models[s.index], n, band, how.ties, &mut keys)?
             }
-        })
-        .collect::<Result<_, _>>()?;
+        });
+    }
     drop(keys);
     let models: Vec<&TensorRef<'_>> = specs.iter().map(|s| &call.models[s.index]).collect();
     let weights: Vec<f32> = specs.iter().map(|s| s.weight).collect();
@@ -149,11 +187,16 @@ struct Inputs<'a, 'b> {
 
 impl Inputs<'_, '_> {
     /// Elements `start..start + dst.len()` of `t`, cast to the compute dtype.
+    #[inline(always)]
     fn load(&self, t: &TensorRef<'_>, start: usize, dst: &mut [f32]) -> Result<(), RError> {
         let dt = t.dtype();
         let sz = dt.size_of();
         let bytes = &t.bytes()[start * sz..(start + dst.len()) * sz];
-        convert::bytes_to_f32(dt, bytes, dst).map_err(|e| RError::input(e.to_string()))?;
+        if dt == DType::BF16 {
+            convert::bf16_bytes_to_f32(bytes, dst);
+        } else {
+            convert::bytes_to_f32(dt, bytes, dst).map_err(|e| RError::input(e.to_string()))?;
+        }
         if dt != self.r.dtype() && self.r != Rounder::F32 {
             for x in dst.iter_mut() {
                 *x = self.r.round(*x);
@@ -163,6 +206,7 @@ impl Inputs<'_, '_> {
     }
 
     /// Call `f(start, keys)` for consecutive chunks of the sort keys of `model`'s task vector.
+    #[inline(always)]
     fn for_each_key(
         &self,
         model: &TensorRef<'_>,
@@ -243,6 +287,7 @@ struct Ranked {
 }
 
 impl Selection {
+    #[inline(always)]
     fn new(
         inputs: &Inputs<'_, '_>,
         model: &TensorRef<'_>,
@@ -264,16 +309,36 @@ impl Selection {
         // below 2^31: 32768 bins).
         keys.clear();
         keys.reserve(n);
-        let mut hist = vec![0u32; 1 << 15];
+        // Four histograms filled in turn: consecutive keys often fall in one bin, and
+        // increments of one counter would wait on each other.
+        const BINS: usize = 1 << 15;
+        let mut hists = vec![0u32; 4 * BINS];
         let (mut low_or, mut low_and) = (0u32, u32::MAX);
         inputs.for_each_key(model, n, desc, |_, chunk| {
+            let (h0, h) = hists.split_at_mut(BINS);
+            let (h1, h) = h.split_at_mut(BINS);
+            let (h2, h3) = h.split_at_mut(BINS);
+            let mut quads = chunk.chunks_exact(4);
+            for q in &mut quads {
+                h0[(q[0] >> 16) as usize] += 1;
+                h1[(q[1] >> 16) as usize] += 1;
+                h2[(q[2] >> 16) as usize] += 1;
+                h3[(q[3] >> 16) as usize] += 1;
+            }
+            for &k in quads.remainder() {
+                h0[(k >> 16) as usize] += 1;
+            }
             for &k in chunk {
-                hist[(k >> 16) as usize] += 1;
                 low_or |= k & 0xffff;
                 low_and &= k & 0xffff;
             }
             keys.extend_from_slice(chunk);
         })?;
+        let mut hist = hists;
+        for b in 0..BINS {
+            hist[b] += hist[BINS + b] + hist[2 * BINS + b] + hist[3 * BINS + b];
+        }
+        hist.truncate(BINS);
         let keys = &mut keys[..];
         let constant_low = (low_or == low_and).then_some(low_or);
         let rank = |keys: &[u32], p: usize| -> Ranked {
@@ -355,12 +420,21 @@ impl Selection {
                         Vec::new()
                     };
                     let single = if lo_split { lo_key } else { hi_key };
-                    for (e, k) in keys.iter_mut().enumerate() {
-                        if split(*k) {
-                            if two && *k == hi_key {
+                    // Split keys are rare: find them 64 at a time with a mask.
+                    let (lo_edge, hi_edge) = (
+                        if lo_split { lo_key } else { u32::MAX },
+                        if hi_split { hi_key } else { u32::MAX },
+                    );
+                    for (blk, block) in keys.chunks_mut(64).enumerate() {
+                        let mut m = mask_of(block, |k| k == lo_edge || k == hi_edge);
+                        while m != 0 {
+                            let i = m.trailing_zeros() as usize;
+                            m &= m - 1;
+                            let e = blk * 64 + i;
+                            if two && block[i] == hi_key {
                                 set(&mut is_hi, e);
                             }
-                            *k = MARK | e as u32;
+                            block[i] = MARK | e as u32;
                         }
                     }
                     if two {
@@ -384,9 +458,12 @@ impl Selection {
                             Some(single),
                         );
                     }
-                    for &it in &keys[lo..hi] {
-                        if it & MARK != 0 {
-                            set(&mut tied, (it & !MARK) as usize);
+                    for block in keys[lo..hi].chunks(64) {
+                        let mut m = mask_of(block, |it| it & MARK != 0);
+                        while m != 0 {
+                            let i = m.trailing_zeros() as usize;
+                            m &= m - 1;
+                            set(&mut tied, (block[i] & !MARK) as usize);
                         }
                     }
                 }
@@ -401,6 +478,16 @@ impl Selection {
             tied,
         })
     }
+}
+
+/// Bit i: `f(block[i])`, for a block of at most 64 items (a loop that vectorizes).
+#[inline(always)]
+fn mask_of(block: &[u32], f: impl Fn(u32) -> bool) -> u64 {
+    let mut flags = [0u8; 64];
+    for (g, &x) in flags.iter_mut().zip(block) {
+        *g = f(x) as u8;
+    }
+    crate::torch_order::pack_bits(&flags)
 }
 
 #[inline(always)]
@@ -452,6 +539,7 @@ impl Round for ToF16 {
 
 /// The combine pass, chunk by chunk: trimmed, weighted task vectors, sign election, sum,
 /// normalize, lambda, plus base; each step rounded as torch rounds it (accumulating in f32).
+#[inline(always)]
 fn combine(
     inputs: &Inputs<'_, '_>,
     models: &[&TensorRef<'_>],
@@ -529,6 +617,7 @@ fn weighted_chunk<R: Round>(
     }
 }
 
+#[inline(always)]
 fn combine_in<R: Round>(
     inputs: &Inputs<'_, '_>,
     models: &[&TensorRef<'_>],

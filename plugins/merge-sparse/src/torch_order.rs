@@ -154,6 +154,46 @@ fn unguarded_partition_keys(
     };
     let (mut prev_l, mut prev_r) = (0usize, usize::MAX);
     let mut first_swap = true;
+    // Fast phase, while the left block `lb..lb + 64` lies wholly below the right block
+    // `rb - 64..rb`: no swap so far touched either block (every swap is inside the current
+    // blocks or blocks already left behind), so their masks are exact, and the t-th left
+    // and right stoppers pair up without the cross-over clamp. Masks are loaded at the same
+    // points of the swap sequence as in the loop below, which carries on from this state.
+    loop {
+        if !l_loaded {
+            if lb + 128 > rb {
+                break;
+            }
+            lm = left_mask(v, lb);
+            l_loaded = true;
+        }
+        if !r_loaded {
+            if rb < lb + 128 {
+                break;
+            }
+            rm = right_mask(v, rb);
+            r_loaded = true;
+        }
+        if lm == 0 {
+            lb += 64;
+            l_loaded = false;
+            continue;
+        }
+        if rm == 0 {
+            rb -= 64;
+            r_loaded = false;
+            continue;
+        }
+        let f = lb + lm.trailing_zeros() as usize;
+        lm &= lm - 1;
+        let t = rm.leading_zeros() as usize;
+        rm &= !(1u64 << (63 - t));
+        let l = rb - 1 - t;
+        v.swap(f, l);
+        prev_l = f;
+        prev_r = l;
+        first_swap = false;
+    }
     loop {
         // Next left stopper (or `last` when there is none).
         let lt = loop {
@@ -245,7 +285,7 @@ fn block_mask(block: &[u32; 64], p: u32, single: u32, ge: bool) -> u64 {
 /// 64 flags (0 or 1) to the bits of a `u64`, flag i to bit i: per 8 bytes, one multiply
 /// gathers bit 8k of each byte k into bit 56 + k.
 #[inline(always)]
-fn pack_bits(flags: &[u8; 64]) -> u64 {
+pub(crate) fn pack_bits(flags: &[u8; 64]) -> u64 {
     let mut m = 0u64;
     for (j, c) in flags.chunks_exact(8).enumerate() {
         let x = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
@@ -529,7 +569,7 @@ mod tests {
     #[test]
     fn key_partition_does_the_same_swaps_as_the_reference() {
         let mut state = 5u64;
-        for n in [2usize, 3, 17, 64, 65, 130, 1000, 4099] {
+        for n in [2usize, 3, 17, 64, 65, 130, 191, 1000, 4099, 70_001] {
             for classes in [1u64, 2, 3, 7, 100_000] {
                 let v: Vec<u32> = (0..n)
                     .map(|_| {
