@@ -155,11 +155,13 @@ fn write_all(
     let next = AtomicUsize::new(0);
     let failed = std::sync::Mutex::new(None::<MergeError>);
     pool.broadcast(|_| {
+        // This worker's output buffer, reused from tensor to tensor.
+        let mut buf = Aligned::new(0);
         while let Some(&t) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
             if failed.lock().map_or(true, |f| f.is_some()) {
                 return;
             }
-            let result = merge_tensor(plan, method, t, |out| {
+            let result = merge_tensor(plan, method, t, &mut buf, |out| {
                 writer.write(&t.name, out).map_err(Into::into)
             });
             let n = match result {
@@ -208,6 +210,18 @@ impl Aligned {
             len,
         }
     }
+
+    /// Make the buffer `len` zero bytes, reusing its memory when it is large enough (a
+    /// `memset` is cheaper than faulting fresh pages in).
+    fn reset(&mut self, len: usize) {
+        let words = len.div_ceil(8);
+        if self.words.len() < words {
+            *self = Aligned::new(len);
+        } else {
+            self.words[..words].fill(0);
+            self.len = len;
+        }
+    }
     fn bytes(&self) -> &[u8] {
         &bytemuck::cast_slice(&self.words)[..self.len]
     }
@@ -222,6 +236,7 @@ fn merge_tensor(
     plan: &Plan,
     method: &MergeMethodBox,
     t: &PlannedTensor,
+    buf: &mut Aligned,
     write: impl FnOnce(&[u8]) -> Result<()>,
 ) -> Result<u64> {
     let models = plan.model_set().models();
@@ -283,7 +298,7 @@ fn merge_tensor(
         .transpose()
         .map_err(bad_input)?;
     let numel: usize = t.shape.iter().product();
-    let mut buf = Aligned::new(numel * t.compute_dtype.size_of());
+    buf.reset(numel * t.compute_dtype.size_of());
     let call = MergeCall {
         tensor_name: RStr::from_str(&t.name),
         base: match base {

@@ -161,7 +161,7 @@ fn merge_in(
         )));
     }
     let inputs = Inputs { base, r };
-    let mut keys = Vec::new();
+    let mut keys = KEYS.take();
     // A plain loop (not an iterator adapter), so that `Selection::new` is compiled into this
     // function and, through it, into `merge_avx2`.
     let mut selections = Vec::with_capacity(specs.len());
@@ -173,11 +173,22 @@ fn merge_in(
             }
         });
     }
-    drop(keys);
+    if keys.len() <= KEEP_KEYS {
+        KEYS.set(keys);
+    }
     let models: Vec<&TensorRef<'_>> = specs.iter().map(|s| &call.models[s.index]).collect();
     let weights: Vec<f32> = specs.iter().map(|s| s.weight).collect();
     combine(&inputs, &models, &weights, &selections, how, out)
 }
+
+thread_local! {
+    /// The sort-key buffer, kept for the next tensor the host merges on this thread: its
+    /// pages are then reused instead of faulted in and zeroed again for every tensor.
+    static KEYS: std::cell::Cell<Vec<u32>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Largest key buffer kept between tensors (elements; 256 MiB).
+const KEEP_KEYS: usize = 1 << 26;
 
 /// The base and the rounding: everything needed to recompute task vectors chunk by chunk.
 struct Inputs<'a, 'b> {
@@ -205,28 +216,28 @@ impl Inputs<'_, '_> {
         Ok(())
     }
 
-    /// Call `f(start, keys)` for consecutive chunks of the sort keys of `model`'s task vector.
+    /// Fill `keys` (one per element) with the sort keys of `model`'s task vector, and count
+    /// them into `hist` chunk by chunk (while in cache).
     #[inline(always)]
-    fn for_each_key(
+    fn fill_keys(
         &self,
         model: &TensorRef<'_>,
-        n: usize,
         descending: bool,
-        mut f: impl FnMut(usize, &[u32]),
+        keys: &mut [u32],
+        hist: &mut KeyHistogram,
     ) -> Result<(), RError> {
         let (mut b, mut x) = (vec![0f32; CHUNK], vec![0f32; CHUNK]);
-        let mut keys = vec![0u32; CHUNK];
-        for start in (0..n).step_by(CHUNK) {
-            let len = CHUNK.min(n - start);
+        for (c, keys) in keys.chunks_mut(CHUNK).enumerate() {
+            let (start, len) = (c * CHUNK, keys.len());
             self.load(self.base, start, &mut b[..len])?;
             self.load(model, start, &mut x[..len])?;
-            let (x, b, keys) = (&x[..len], &b[..len], &mut keys[..len]);
+            let (x, b) = (&x[..len], &b[..len]);
             match self.r {
                 Rounder::F32 => keys_of::<ToF32>(x, b, descending, keys),
                 Rounder::BF16 => keys_of::<ToBf16>(x, b, descending, keys),
                 Rounder::F16 => keys_of::<ToF16>(x, b, descending, keys),
             }
-            f(start, &keys[..len]);
+            hist.add(keys);
         }
         Ok(())
     }
@@ -254,6 +265,63 @@ fn sort_key(d: f32, descending: bool) -> u32 {
         0x7fff_ffff - k
     } else {
         k
+    }
+}
+
+/// Bins of [`KeyHistogram`]: the upper 16 bits of keys below 2^31.
+const BINS: usize = 1 << 15;
+
+/// A histogram of the upper 16 bits of sort keys, and the OR and AND of their low 16 bits
+/// (equal when the low bits never vary, as in bf16).
+struct KeyHistogram {
+    /// Four histograms filled in turn: consecutive keys often fall in one bin, and
+    /// increments of one counter would wait on each other.
+    bins: Vec<u32>,
+    low_or: u32,
+    low_and: u32,
+}
+
+impl KeyHistogram {
+    fn new() -> KeyHistogram {
+        KeyHistogram {
+            bins: vec![0; 4 * BINS],
+            low_or: 0,
+            low_and: u32::MAX,
+        }
+    }
+
+    #[inline(always)]
+    fn add(&mut self, keys: &[u32]) {
+        let (h0, h) = self.bins.split_at_mut(BINS);
+        let (h1, h) = h.split_at_mut(BINS);
+        let (h2, h3) = h.split_at_mut(BINS);
+        let mut quads = keys.chunks_exact(4);
+        for q in &mut quads {
+            h0[(q[0] >> 16) as usize] += 1;
+            h1[(q[1] >> 16) as usize] += 1;
+            h2[(q[2] >> 16) as usize] += 1;
+            h3[(q[3] >> 16) as usize] += 1;
+        }
+        for &k in quads.remainder() {
+            h0[(k >> 16) as usize] += 1;
+        }
+        let (mut or, mut and) = (0u32, u32::MAX);
+        for &k in keys {
+            or |= k & 0xffff;
+            and &= k & 0xffff;
+        }
+        self.low_or |= or;
+        self.low_and &= and;
+    }
+
+    /// The summed histogram, and the OR and AND of the low bits.
+    fn finish(self) -> (Vec<u32>, u32, u32) {
+        let mut hist = self.bins;
+        for b in 0..BINS {
+            hist[b] += hist[BINS + b] + hist[2 * BINS + b] + hist[3 * BINS + b];
+        }
+        hist.truncate(BINS);
+        (hist, self.low_or, self.low_and)
     }
 }
 
@@ -307,39 +375,14 @@ impl Selection {
         // One pass over the inputs: every sort key into `keys` (4 bytes per element, the
         // only whole-tensor buffer), and a histogram of their upper 16 bits (keys are
         // below 2^31: 32768 bins).
-        keys.clear();
-        keys.reserve(n);
-        // Four histograms filled in turn: consecutive keys often fall in one bin, and
-        // increments of one counter would wait on each other.
-        const BINS: usize = 1 << 15;
-        let mut hists = vec![0u32; 4 * BINS];
-        let (mut low_or, mut low_and) = (0u32, u32::MAX);
-        inputs.for_each_key(model, n, desc, |_, chunk| {
-            let (h0, h) = hists.split_at_mut(BINS);
-            let (h1, h) = h.split_at_mut(BINS);
-            let (h2, h3) = h.split_at_mut(BINS);
-            let mut quads = chunk.chunks_exact(4);
-            for q in &mut quads {
-                h0[(q[0] >> 16) as usize] += 1;
-                h1[(q[1] >> 16) as usize] += 1;
-                h2[(q[2] >> 16) as usize] += 1;
-                h3[(q[3] >> 16) as usize] += 1;
-            }
-            for &k in quads.remainder() {
-                h0[(k >> 16) as usize] += 1;
-            }
-            for &k in chunk {
-                low_or |= k & 0xffff;
-                low_and &= k & 0xffff;
-            }
-            keys.extend_from_slice(chunk);
-        })?;
-        let mut hist = hists;
-        for b in 0..BINS {
-            hist[b] += hist[BINS + b] + hist[2 * BINS + b] + hist[3 * BINS + b];
+        if keys.len() < n {
+            // Fresh zeroed pages (no memset); every element is written below.
+            *keys = vec![0u32; n];
         }
-        hist.truncate(BINS);
-        let keys = &mut keys[..];
+        let keys = &mut keys[..n];
+        let mut hist = KeyHistogram::new();
+        inputs.fill_keys(model, desc, keys, &mut hist)?;
+        let (hist, low_or, low_and) = hist.finish();
         let constant_low = (low_or == low_and).then_some(low_or);
         let rank = |keys: &[u32], p: usize| -> Ranked {
             let (mut h, mut below) = (0usize, 0usize);

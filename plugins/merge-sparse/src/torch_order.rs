@@ -164,14 +164,14 @@ fn unguarded_partition_keys(
             if lb + 128 > rb {
                 break;
             }
-            lm = left_mask(v, lb);
+            lm = full_mask(v, lb, p, marked, key, true);
             l_loaded = true;
         }
         if !r_loaded {
             if rb < lb + 128 {
                 break;
             }
-            rm = right_mask(v, rb);
+            rm = full_mask(v, rb - 64, p, marked, key, false);
             r_loaded = true;
         }
         if lm == 0 {
@@ -189,7 +189,13 @@ fn unguarded_partition_keys(
         let t = rm.leading_zeros() as usize;
         rm &= !(1u64 << (63 - t));
         let l = rb - 1 - t;
-        v.swap(f, l);
+        debug_assert!(f < l && l < v.len());
+        // SAFETY: `lb <= f < lb + 64 <= rb - 64 <= l < rb <= last <= v.len()`, so both
+        // positions are in bounds (and distinct).
+        unsafe {
+            let q = v.as_mut_ptr();
+            std::ptr::swap_nonoverlapping(q.add(f), q.add(l), 1);
+        }
         prev_l = f;
         prev_r = l;
         first_swap = false;
@@ -241,10 +247,35 @@ fn unguarded_partition_keys(
     }
 }
 
+/// The stopper mask of the whole block `v[at..at + 64]`: bit i for `key(v[at + i]) >= p`
+/// (`ge`) or `<= p` (not `ge`).
+#[inline(always)]
+fn full_mask(
+    v: &[u32],
+    at: usize,
+    p: u32,
+    marked: Option<u32>,
+    key: &impl Fn(u32) -> u32,
+    ge: bool,
+) -> u64 {
+    let block: &[u32; 64] = v[at..at + 64].try_into().expect("a whole block");
+    match marked {
+        Some(single) => block_mask(block, p, single, ge),
+        None => {
+            let mut flags = [0u8; 64];
+            for (f, &x) in flags.iter_mut().zip(block) {
+                let k = key(x);
+                *f = if ge { k >= p } else { k <= p } as u8;
+            }
+            pack_bits(&flags)
+        }
+    }
+}
+
 /// Bit i: whether the key of `block[i]` is `>= p` (`ge`) or `<= p` (not `ge`), where the key
 /// of an item is the item, or `single` when its top bit is set. Keys are below 2^31.
 #[cfg(target_arch = "x86_64")]
-#[inline]
+#[inline(always)]
 fn block_mask(block: &[u32; 64], p: u32, single: u32, ge: bool) -> u64 {
     use std::arch::x86_64::*;
     // SAFETY: SSE2 is part of the x86-64 baseline, so these intrinsics are always available;
