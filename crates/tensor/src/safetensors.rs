@@ -745,7 +745,9 @@ impl ShardedWriter {
         write_at(file, bytes, slot.offset).map_err(|e| {
             slot.written.store(false, Ordering::Release);
             io_err(&tmp_path(path), e)
-        })
+        })?;
+        start_writeback(file, slot.offset, slot.len);
+        Ok(())
     }
 
     /// Check every tensor was written, sync, rename the `.tmp` files to their final names
@@ -810,6 +812,24 @@ impl Drop for ShardedWriter {
         }
     }
 }
+
+/// Ask the kernel to start writing `len` bytes at `offset` to disk now (Linux
+/// `sync_file_range` with `SYNC_FILE_RANGE_WRITE`: it does not wait for the data), so that
+/// writing overlaps the tensors still being computed and [`ShardedWriter::finish`]'s fsync
+/// has little left to do. Only a hint: failures are ignored, and the fsync still decides.
+#[cfg(target_os = "linux")]
+fn start_writeback(file: &File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    if let (Ok(off), Ok(n)) = (i64::try_from(offset), i64::try_from(len)) {
+        // SAFETY: a plain system call on an open file descriptor; no memory is passed.
+        unsafe {
+            libc::sync_file_range(file.as_raw_fd(), off, n, libc::SYNC_FILE_RANGE_WRITE);
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_file: &File, _offset: u64, _len: u64) {}
 
 #[cfg(unix)]
 fn write_at(file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
