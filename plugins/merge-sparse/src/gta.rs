@@ -579,9 +579,13 @@ mod tests {
             let d = variant.descriptor();
             for dtype in [DType::BF16, DType::F16, DType::F32] {
                 for (opt, ties) in ["torch", "index"].into_iter().enumerate() {
-                    // Inputs: the base in f32 (so it is rounded), models in the compute dtype.
+                    // Inputs: models in the compute dtype; the base in f32 (so it is
+                    // rounded: the chunk-by-chunk cast) or in the compute dtype too (the
+                    // fused loop, for up to four models). 1 to 5 models.
+                    let m = [3usize, 1, 2, 4, 5][case % 5];
                     let base = data(n, 1 + case as u64, 40, 0.01);
-                    let models: Vec<Vec<u8>> = (0..3)
+                    let base_bytes = bytes(dtype, &base);
+                    let models: Vec<Vec<u8>> = (0..m as u64)
                         .map(|i| {
                             let delta = data(n, 10 * i + 7, 6 + i, 0.002);
                             let x: Vec<f32> = base.iter().zip(&delta).map(|(b, d)| b + d).collect();
@@ -593,12 +597,18 @@ mod tests {
                         .map(|b| TensorRef::new(dtype, &shape, b).unwrap())
                         .collect();
                     let density_1 = variant.is_random();
-                    let per_model: Vec<ParamMap> = (0..3)
+                    let per_model: Vec<ParamMap> = (0..m)
                         .map(|i| {
-                            let p = ParamMap::new().with("weight", [0.3, -0.7, 1.1][i]).with(
-                                "density",
-                                if density_1 { 1.0 } else { [0.5, 0.31, 0.07][i] },
-                            );
+                            let p = ParamMap::new()
+                                .with("weight", [0.3, -0.7, 1.1, 0.45, -0.2][i])
+                                .with(
+                                    "density",
+                                    if density_1 {
+                                        1.0
+                                    } else {
+                                        [0.5, 0.31, 0.07, 0.9, 0.5][i]
+                                    },
+                                );
                             p.resolve(&d.params, ParamScope::PerModel).unwrap()
                         })
                         .collect();
@@ -614,7 +624,12 @@ mod tests {
                     let global = global.resolve(&d.params, ParamScope::Global).unwrap();
                     let call = MergeCall {
                         tensor_name: RStr::from_str("t"),
-                        base: Some(TensorRef::from_f32(&shape, &base).unwrap()).into(),
+                        base: Some(if opt == 0 {
+                            TensorRef::from_f32(&shape, &base).unwrap()
+                        } else {
+                            TensorRef::new(dtype, &shape, &base_bytes).unwrap()
+                        })
+                        .into(),
                         models: RSlice::from_slice(&refs),
                         base_index: None.into(),
                         model_params: RSlice::from_slice(&per_model),
