@@ -70,8 +70,7 @@ pub(crate) fn partial_sort_band<T: Copy>(
         return;
     }
     let depth = 2 * (usize::BITS - 1 - n.leading_zeros()) as usize;
-    let partition = |v: &mut [T], f: usize, l: usize| partition_pivot(v, f, l, comp);
-    descend(v, 0, n, depth, [lo, hi], comp, &partition);
+    descend(v, 0, n, depth, [lo, hi], comp, &ByComparison(comp));
 }
 
 /// [`partial_sort_band`] for `u32` items compared by `key(item)` (keys below 2^31), with a
@@ -87,18 +86,48 @@ pub(crate) fn partial_sort_band_keys(
     key: &impl Fn(u32) -> u32,
     marked: Option<u32>,
 ) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("bmi1")
+        && std::arch::is_x86_feature_detected!("bmi2")
+        && std::arch::is_x86_feature_detected!("lzcnt")
+        && std::arch::is_x86_feature_detected!("popcnt")
+    {
+        // SAFETY: the CPU has every feature the function is compiled for (checked above).
+        return unsafe { partial_sort_band_keys_v3(v, lo, hi, key, marked) };
+    }
+    partial_sort_band_keys_in(v, lo, hi, key, marked)
+}
+
+/// [`partial_sort_band_keys_in`] compiled for x86-64-v3 (AVX2, BMI, LZCNT, POPCNT): integer
+/// work only, so the same swaps as the baseline build.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,bmi1,bmi2,lzcnt,popcnt")]
+unsafe fn partial_sort_band_keys_v3(
+    v: &mut [u32],
+    lo: usize,
+    hi: usize,
+    key: &impl Fn(u32) -> u32,
+    marked: Option<u32>,
+) {
+    partial_sort_band_keys_in(v, lo, hi, key, marked)
+}
+
+#[inline(always)]
+fn partial_sort_band_keys_in(
+    v: &mut [u32],
+    lo: usize,
+    hi: usize,
+    key: &impl Fn(u32) -> u32,
+    marked: Option<u32>,
+) {
     let n = v.len();
     if n < 2 {
         return;
     }
     let depth = 2 * (usize::BITS - 1 - n.leading_zeros()) as usize;
     let comp = |a: &u32, b: &u32| key(*a) < key(*b);
-    let partition = |v: &mut [u32], first: usize, last: usize| {
-        let mid = first + (last - first) / 2;
-        move_median_to_first(v, first, first + 1, mid, last - 1, &comp);
-        unguarded_partition_keys(v, first + 1, last, first, key, marked)
-    };
-    descend(v, 0, n, depth, [lo, hi], &comp, &partition);
+    descend(v, 0, n, depth, [lo, hi], &comp, &ByKeys { key, marked });
 }
 
 /// `unguarded_partition(v, first, last, pivot)` computed from bitmasks of 64 comparisons.
@@ -113,6 +142,7 @@ pub(crate) fn partial_sort_band_keys(
 /// `max(next right stopper, previous left position)`, and the loop returns the left one.
 /// Stopper masks are computed lazily, one 64-element block at a time; a block's mask may
 /// predate swaps inside it, but only at positions beyond the cross-over clamp.
+#[inline(always)]
 fn unguarded_partition_keys(
     v: &mut [u32],
     first: usize,
@@ -140,17 +170,19 @@ fn unguarded_partition_keys(
         }
         pack_bits(&flags)
     };
-    // Bit 63 is position rb - 1, bit 63 - i is position rb - 1 - i.
+    // Bit i is position `end - 1 - i` (computed with bit 63 for `end - 1`, then reversed:
+    // once per block, so that each stopper is then found with `trailing_zeros` and cleared
+    // with a 1-cycle `m & (m - 1)`, as on the left).
     let right_mask = |v: &[u32], end: usize| -> u64 {
         let at = end.saturating_sub(64).max(pivot);
         if let (Some(single), Ok(block)) = (marked, <&[u32; 64]>::try_from(&v[at..end])) {
-            return block_mask(block, p, single, false);
+            return block_mask(block, p, single, false).reverse_bits();
         }
         let mut flags = [0u8; 64];
         for (f, &x) in flags[64 - (end - at)..].iter_mut().zip(&v[at..end]) {
             *f = (key(x) <= p) as u8;
         }
-        pack_bits(&flags)
+        pack_bits(&flags).reverse_bits()
     };
     let (mut prev_l, mut prev_r) = (0usize, usize::MAX);
     let mut first_swap = true;
@@ -171,7 +203,7 @@ fn unguarded_partition_keys(
             if rb < lb + 128 {
                 break;
             }
-            rm = full_mask(v, rb - 64, p, marked, key, false);
+            rm = full_mask(v, rb - 64, p, marked, key, false).reverse_bits();
             r_loaded = true;
         }
         if lm == 0 {
@@ -184,17 +216,20 @@ fn unguarded_partition_keys(
             r_loaded = false;
             continue;
         }
-        let f = lb + lm.trailing_zeros() as usize;
-        lm &= lm - 1;
-        let t = rm.leading_zeros() as usize;
-        rm &= !(1u64 << (63 - t));
-        let l = rb - 1 - t;
-        debug_assert!(f < l && l < v.len());
-        // SAFETY: `lb <= f < lb + 64 <= rb - 64 <= l < rb <= last <= v.len()`, so both
-        // positions are in bounds (and distinct).
-        unsafe {
-            let q = v.as_mut_ptr();
-            std::ptr::swap_nonoverlapping(q.add(f), q.add(l), 1);
+        // As many swaps as both blocks have stoppers left (at least one).
+        let (mut f, mut l) = (0, 0);
+        for _ in 0..lm.count_ones().min(rm.count_ones()) {
+            f = lb + lm.trailing_zeros() as usize;
+            lm &= lm - 1;
+            l = rb - 1 - rm.trailing_zeros() as usize;
+            rm &= rm - 1;
+            debug_assert!(f < l && l < v.len());
+            // SAFETY: `lb <= f < lb + 64 <= rb - 64 <= l < rb <= last <= v.len()`, so both
+            // positions are in bounds (and distinct).
+            unsafe {
+                let q = v.as_mut_ptr();
+                std::ptr::swap_nonoverlapping(q.add(f), q.add(l), 1);
+            }
         }
         prev_l = f;
         prev_r = l;
@@ -225,8 +260,8 @@ fn unguarded_partition_keys(
                 r_loaded = true;
             }
             if rm != 0 {
-                let t = rm.leading_zeros() as usize;
-                rm &= !(1u64 << (63 - t));
+                let t = rm.trailing_zeros() as usize;
+                rm &= rm - 1;
                 break rb - 1 - t;
             }
             rb = rb.saturating_sub(64).max(pivot);
@@ -325,31 +360,72 @@ pub(crate) fn pack_bits(flags: &[u8; 64]) -> u64 {
     m
 }
 
+/// One introsort partition step: median of three moved to `first`, then Hoare's partition
+/// of `first + 1..last` around it; returns the cut.
+trait Partition<T> {
+    fn partition(&self, v: &mut [T], first: usize, last: usize) -> usize;
+}
+
+/// The reference step, with the comparison.
+#[cfg(test)]
+struct ByComparison<'a, C>(&'a C);
+
+#[cfg(test)]
+impl<T: Copy, C: Fn(&T, &T) -> bool> Partition<T> for ByComparison<'_, C> {
+    fn partition(&self, v: &mut [T], first: usize, last: usize) -> usize {
+        partition_pivot(v, first, last, self.0)
+    }
+}
+
+/// The step on `u32` items compared by key ([`unguarded_partition_keys`]).
+struct ByKeys<'a, K> {
+    key: &'a K,
+    marked: Option<u32>,
+}
+
+impl<K: Fn(u32) -> u32> Partition<u32> for ByKeys<'_, K> {
+    #[inline(always)]
+    fn partition(&self, v: &mut [u32], first: usize, last: usize) -> usize {
+        let comp = |a: &u32, b: &u32| (self.key)(*a) < (self.key)(*b);
+        let mid = first + (last - first) / 2;
+        move_median_to_first(v, first, first + 1, mid, last - 1, &comp);
+        unguarded_partition_keys(v, first + 1, last, first, self.key, self.marked)
+    }
+}
+
+/// Process the ranges of `first..last` that contain a cut, as introsort would (see
+/// [`partial_sort_band`]). Ranges are kept on a stack instead of recursing (they are
+/// disjoint, so their order does not matter), so that the whole replay can be compiled into
+/// one function.
+#[inline(always)]
 fn descend<T: Copy>(
     v: &mut [T],
     first: usize,
-    mut last: usize,
-    mut depth: usize,
+    last: usize,
+    depth: usize,
     cuts: [usize; 2],
     comp: &impl Fn(&T, &T) -> bool,
-    partition: &impl Fn(&mut [T], usize, usize) -> usize,
+    partition: &impl Partition<T>,
 ) {
     let inside = |f: usize, l: usize| cuts.iter().any(|&p| f < p && p < l);
-    while last - first > THRESHOLD {
-        if !inside(first, last) {
-            return;
+    let mut pending = vec![(first, last, depth)];
+    'ranges: while let Some((first, mut last, mut depth)) = pending.pop() {
+        while last - first > THRESHOLD {
+            if !inside(first, last) {
+                continue 'ranges;
+            }
+            if depth == 0 {
+                heap_sort(&mut v[first..last], comp);
+                continue 'ranges;
+            }
+            depth -= 1;
+            let cut = partition.partition(v, first, last);
+            pending.push((cut, last, depth));
+            last = cut;
         }
-        if depth == 0 {
-            heap_sort(&mut v[first..last], comp);
-            return;
+        if inside(first, last) {
+            insertion_sort(&mut v[first..last], comp);
         }
-        depth -= 1;
-        let cut = partition(v, first, last);
-        descend(v, cut, last, depth, cuts, comp, partition);
-        last = cut;
-    }
-    if inside(first, last) {
-        insertion_sort(&mut v[first..last], comp);
     }
 }
 
