@@ -293,6 +293,13 @@ impl GeneralizedTaskArithmetic {
         let Some(r) = Rounder::of(call.float_compute_dtype()?) else {
             return Ok(None);
         };
+        if call
+            .models
+            .first()
+            .is_some_and(|m| m.numel() > stream::MAX_ELEMENTS)
+        {
+            return Ok(None);
+        }
         let magnitude = matches!(
             self.variant.sparsification,
             Sparsification::Magnitude | Sparsification::MagnitudeOutliers

@@ -16,9 +16,10 @@
 //!   weighted and combined in cache.
 //! - **Ties at a cut.** Which of several equal magnitudes a cut keeps is recorded in a bitmap
 //!   over the tensor (n/8 bytes). With `tie_break: index` it follows index order. With
-//!   `torch` it comes from [`crate::torch_order::partial_sort_band`], which replays torch's
-//!   sort only on the ranges that contain a cut (O(n) expected); its items are 4 bytes per
-//!   element: a magnitude key, or the index of an element whose key is the tied one.
+//!   `torch` it comes from [`crate::torch_order::partial_sort_band_tracked`], which replays
+//!   torch's sort only on the ranges that contain a cut (O(n) expected); its items are 4
+//!   bytes per element: a magnitude key, or, once it has moved, the index of an element
+//!   whose key is the tied one. Tensors of fewer than [`MAX_ELEMENTS`] elements only.
 
 use half::f16;
 use mosaic_abi::{MergeCall, RError, TensorMut, TensorRef};
@@ -27,6 +28,11 @@ use mosaic_tensor::DType;
 
 use crate::gta::Consensus;
 use crate::select::TieBreak;
+use crate::torch_order::{partial_sort_band_tracked, Tracked, MARK};
+
+/// The largest tensor this path takes (2^30 elements: the torch replay's items hold an
+/// element index in 30 bits); larger ones take the `f64` path.
+pub const MAX_ELEMENTS: usize = 1 << 30;
 
 /// Elements per chunk of the combine pass (a multiple of 64: chunks start on bitmap words).
 pub const CHUNK: usize = 8192;
@@ -154,9 +160,9 @@ fn merge_in(
     how: Combine,
 ) -> Result<(), RError> {
     let n = out.numel();
-    if n >= 1 << 31 {
+    if n > MAX_ELEMENTS {
         return Err(RError::input(format!(
-            "tensor `{}`: {n} elements; this path handles fewer than 2^31",
+            "tensor `{}`: {n} elements; this path handles at most {MAX_ELEMENTS}",
             call.name()
         )));
     }
@@ -325,9 +331,6 @@ impl KeyHistogram {
     }
 }
 
-/// Marks an element index (instead of a key) in the torch replay's items.
-const MARK: u32 = 1 << 31;
-
 /// The kept elements of one task vector.
 enum Selection {
     All,
@@ -454,59 +457,25 @@ impl Selection {
                     }
                 }
                 TieBreak::Torch => {
-                    // Replay torch's sort on the keys, with each element of a split key
-                    // replaced by MARK | its index (which key, when two are split: `is_hi`).
-                    let two = lo_split && hi_split && lo_key != hi_key;
-                    let mut is_hi = if two {
-                        vec![0u64; n.div_ceil(64)]
-                    } else {
-                        Vec::new()
+                    // Replay torch's sort on the keys, following the elements of the split
+                    // key(s): a marked item carries its element's index, a plain one is
+                    // still at it.
+                    let tracked = Tracked {
+                        lo: if lo_split { lo_key } else { hi_key },
+                        hi: if hi_split { hi_key } else { lo_key },
                     };
-                    let single = if lo_split { lo_key } else { hi_key };
-                    // Split keys are rare: find them 64 at a time with a mask.
-                    let (lo_edge, hi_edge) = (
-                        if lo_split { lo_key } else { u32::MAX },
-                        if hi_split { hi_key } else { u32::MAX },
-                    );
-                    for (blk, block) in keys.chunks_mut(64).enumerate() {
-                        let mut m = mask_of(block, |k| k == lo_edge || k == hi_edge);
+                    partial_sort_band_tracked(keys, lo, hi, tracked);
+                    for (blk, block) in keys[lo..hi].chunks(64).enumerate() {
+                        let mut m = mask_of(block, |it| {
+                            it & MARK != 0 || it == tracked.lo || it == tracked.hi
+                        });
                         while m != 0 {
                             let i = m.trailing_zeros() as usize;
                             m &= m - 1;
-                            let e = blk * 64 + i;
-                            if two && block[i] == hi_key {
-                                set(&mut is_hi, e);
+                            let pos = lo + blk * 64 + i;
+                            if let Some(e) = tracked.origin(block[i], pos) {
+                                set(&mut tied, e);
                             }
-                            block[i] = MARK | e as u32;
-                        }
-                    }
-                    if two {
-                        let key = |it: u32| {
-                            if it & MARK == 0 {
-                                it
-                            } else if get(&is_hi, (it & !MARK) as usize) {
-                                hi_key
-                            } else {
-                                lo_key
-                            }
-                        };
-                        crate::torch_order::partial_sort_band_keys(keys, lo, hi, &key, None);
-                    } else {
-                        let key = |it: u32| if it & MARK == 0 { it } else { single };
-                        crate::torch_order::partial_sort_band_keys(
-                            keys,
-                            lo,
-                            hi,
-                            &key,
-                            Some(single),
-                        );
-                    }
-                    for block in keys[lo..hi].chunks(64) {
-                        let mut m = mask_of(block, |it| it & MARK != 0);
-                        while m != 0 {
-                            let i = m.trailing_zeros() as usize;
-                            m &= m - 1;
-                            set(&mut tied, (block[i] & !MARK) as usize);
                         }
                     }
                 }
@@ -536,11 +505,6 @@ fn mask_of(block: &[u32], f: impl Fn(u32) -> bool) -> u64 {
 #[inline(always)]
 fn set(bits: &mut [u64], i: usize) {
     bits[i / 64] |= 1 << (i % 64);
-}
-
-#[inline(always)]
-fn get(bits: &[u64], i: usize) -> bool {
-    bits[i / 64] >> (i % 64) & 1 == 1
 }
 
 /// torch's `sign` of an `f32`: −1, 0 or 1.

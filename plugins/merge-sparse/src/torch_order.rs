@@ -73,19 +73,80 @@ pub(crate) fn partial_sort_band<T: Copy>(
     descend(v, 0, n, depth, [lo, hi], comp, &ByComparison(comp));
 }
 
-/// [`partial_sort_band`] for `u32` items compared by `key(item)` (keys below 2^31), with a
-/// partition that does the same swaps as torch's without data-dependent branches
-/// ([`unguarded_partition_keys`]).
+/// Marks a tracked element (instead of a sort key) in [`partial_sort_band_tracked`]'s items.
+pub(crate) const MARK: u32 = 1 << 31;
+/// With [`MARK`]: the element's key is [`Tracked::hi`] (else [`Tracked::lo`]).
+const HI: u32 = 1 << 30;
+/// The index bits of a marked item.
+pub(crate) const INDEX: u32 = HI - 1;
+
+/// The one or two sort keys whose elements [`partial_sort_band_tracked`] follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Tracked {
+    /// A tracked key (below 2^31).
+    pub lo: u32,
+    /// The other one (equal to `lo` when only one is tracked).
+    pub hi: u32,
+}
+
+impl Tracked {
+    /// The sort key of an item.
+    #[inline(always)]
+    fn key(self, item: u32) -> u32 {
+        if item & MARK == 0 {
+            item
+        } else if item & HI != 0 {
+            self.hi
+        } else {
+            self.lo
+        }
+    }
+
+    /// The item to store for `item` when it leaves position `from`: a tracked key that has
+    /// never moved is still at its original index, `from`, which the stored item now carries.
+    #[inline(always)]
+    fn mark(self, item: u32, from: usize) -> u32 {
+        if item == self.lo {
+            MARK | from as u32
+        } else if item == self.hi {
+            MARK | HI | from as u32
+        } else {
+            item
+        }
+    }
+
+    /// Swap positions `a` and `b`, marking what leaves its original place.
+    #[inline(always)]
+    fn swap(self, v: &mut [u32], a: usize, b: usize) {
+        let (x, y) = (v[a], v[b]);
+        v[a] = self.mark(y, b);
+        v[b] = self.mark(x, a);
+    }
+
+    /// The original index of the element at `pos`, if its key is a tracked one.
+    #[inline(always)]
+    pub(crate) fn origin(self, item: u32, pos: usize) -> Option<usize> {
+        if item & MARK != 0 {
+            Some((item & INDEX) as usize)
+        } else if item == self.lo || item == self.hi {
+            Some(pos)
+        } else {
+            None
+        }
+    }
+}
+
+/// [`partial_sort_band`] on sort keys (below 2^31, ascending), following where the elements
+/// whose key is tracked go, with a partition that does the same swaps as torch's without
+/// data-dependent branches ([`unguarded_partition_keys`]).
 ///
-/// `marked`: `Some(s)` when `key` is exactly "the item, or `s` for items with the top bit
-/// set"; full 64-element blocks then take an SSE2 path on x86-64.
-pub(crate) fn partial_sort_band_keys(
-    v: &mut [u32],
-    lo: usize,
-    hi: usize,
-    key: &impl Fn(u32) -> u32,
-    marked: Option<u32>,
-) {
+/// Items start as plain keys. An element with a tracked key is rewritten when it first moves
+/// to [`MARK`] (plus [`HI`] for `tracked.hi`) and its original index (so `v.len()` must be
+/// below 2^30); one that never moved is still a plain key at its original index. Either way
+/// [`Tracked::origin`] gives, for each position afterwards, which element is there. Marked
+/// and plain items compare by key, so marking changes no comparison and no swap.
+pub(crate) fn partial_sort_band_tracked(v: &mut [u32], lo: usize, hi: usize, tracked: Tracked) {
+    assert!(v.len() <= INDEX as usize + 1, "at most 2^30 items");
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2")
         && std::arch::is_x86_feature_detected!("bmi1")
@@ -94,40 +155,28 @@ pub(crate) fn partial_sort_band_keys(
         && std::arch::is_x86_feature_detected!("popcnt")
     {
         // SAFETY: the CPU has every feature the function is compiled for (checked above).
-        return unsafe { partial_sort_band_keys_v3(v, lo, hi, key, marked) };
+        return unsafe { partial_sort_band_tracked_v3(v, lo, hi, tracked) };
     }
-    partial_sort_band_keys_in(v, lo, hi, key, marked)
+    partial_sort_band_tracked_in(v, lo, hi, tracked)
 }
 
-/// [`partial_sort_band_keys_in`] compiled for x86-64-v3 (AVX2, BMI, LZCNT, POPCNT): integer
-/// work only, so the same swaps as the baseline build.
+/// [`partial_sort_band_tracked_in`] compiled for x86-64-v3 (AVX2, BMI, LZCNT, POPCNT):
+/// integer work only, so the same swaps as the baseline build.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,bmi1,bmi2,lzcnt,popcnt")]
-unsafe fn partial_sort_band_keys_v3(
-    v: &mut [u32],
-    lo: usize,
-    hi: usize,
-    key: &impl Fn(u32) -> u32,
-    marked: Option<u32>,
-) {
-    partial_sort_band_keys_in(v, lo, hi, key, marked)
+unsafe fn partial_sort_band_tracked_v3(v: &mut [u32], lo: usize, hi: usize, tracked: Tracked) {
+    partial_sort_band_tracked_in(v, lo, hi, tracked)
 }
 
 #[inline(always)]
-fn partial_sort_band_keys_in(
-    v: &mut [u32],
-    lo: usize,
-    hi: usize,
-    key: &impl Fn(u32) -> u32,
-    marked: Option<u32>,
-) {
+fn partial_sort_band_tracked_in(v: &mut [u32], lo: usize, hi: usize, tracked: Tracked) {
     let n = v.len();
     if n < 2 {
         return;
     }
     let depth = 2 * (usize::BITS - 1 - n.leading_zeros()) as usize;
-    let comp = |a: &u32, b: &u32| key(*a) < key(*b);
-    descend(v, 0, n, depth, [lo, hi], &comp, &ByKeys { key, marked });
+    let comp = |a: &u32, b: &u32| tracked.key(*a) < tracked.key(*b);
+    descend(v, 0, n, depth, [lo, hi], &comp, &ByKeys { tracked });
 }
 
 /// `unguarded_partition(v, first, last, pivot)` computed from bitmasks of 64 comparisons.
@@ -148,9 +197,11 @@ fn unguarded_partition_keys(
     first: usize,
     last: usize,
     pivot: usize,
-    key: &impl Fn(u32) -> u32,
-    marked: Option<u32>,
+    tracked: Tracked,
 ) -> usize {
+    let key = |item: u32| tracked.key(item);
+    // One tracked key: whole blocks take the SSE2 comparison.
+    let marked = (tracked.lo == tracked.hi).then_some(tracked.lo);
     let p = key(v[pivot]);
     // Left stream over first..last, ascending. Right stream over pivot..last, descending
     // (the pivot itself stops the right cursor).
@@ -196,14 +247,14 @@ fn unguarded_partition_keys(
             if lb + 128 > rb {
                 break;
             }
-            lm = full_mask(v, lb, p, marked, key, true);
+            lm = full_mask(v, lb, p, marked, &key, true);
             l_loaded = true;
         }
         if !r_loaded {
             if rb < lb + 128 {
                 break;
             }
-            rm = full_mask(v, rb - 64, p, marked, key, false).reverse_bits();
+            rm = full_mask(v, rb - 64, p, marked, &key, false).reverse_bits();
             r_loaded = true;
         }
         if lm == 0 {
@@ -228,7 +279,9 @@ fn unguarded_partition_keys(
             // positions are in bounds (and distinct).
             unsafe {
                 let q = v.as_mut_ptr();
-                std::ptr::swap_nonoverlapping(q.add(f), q.add(l), 1);
+                let (x, y) = (*q.add(f), *q.add(l));
+                *q.add(f) = tracked.mark(y, l);
+                *q.add(l) = tracked.mark(x, f);
             }
         }
         prev_l = f;
@@ -275,7 +328,7 @@ fn unguarded_partition_keys(
         if f >= l {
             return f;
         }
-        v.swap(f, l);
+        tracked.swap(v, f, l);
         prev_l = f;
         prev_r = l;
         first_swap = false;
@@ -364,6 +417,8 @@ pub(crate) fn pack_bits(flags: &[u8; 64]) -> u64 {
 /// of `first + 1..last` around it; returns the cut.
 trait Partition<T> {
     fn partition(&self, v: &mut [T], first: usize, last: usize) -> usize;
+    /// Called before `v[first..last]` is heap- or insertion-sorted.
+    fn before_leaf(&self, _v: &mut [T], _first: usize, _last: usize) {}
 }
 
 /// The reference step, with the comparison.
@@ -377,19 +432,28 @@ impl<T: Copy, C: Fn(&T, &T) -> bool> Partition<T> for ByComparison<'_, C> {
     }
 }
 
-/// The step on `u32` items compared by key ([`unguarded_partition_keys`]).
-struct ByKeys<'a, K> {
-    key: &'a K,
-    marked: Option<u32>,
+/// The step on tracked keys ([`unguarded_partition_keys`]).
+struct ByKeys {
+    tracked: Tracked,
 }
 
-impl<K: Fn(u32) -> u32> Partition<u32> for ByKeys<'_, K> {
+impl Partition<u32> for ByKeys {
     #[inline(always)]
     fn partition(&self, v: &mut [u32], first: usize, last: usize) -> usize {
-        let comp = |a: &u32, b: &u32| (self.key)(*a) < (self.key)(*b);
+        let t = self.tracked;
+        let comp = |a: &u32, b: &u32| t.key(*a) < t.key(*b);
         let mid = first + (last - first) / 2;
-        move_median_to_first(v, first, first + 1, mid, last - 1, &comp);
-        unguarded_partition_keys(v, first + 1, last, first, self.key, self.marked)
+        let pick = median_of_three(v, first + 1, mid, last - 1, &comp);
+        t.swap(v, first, pick);
+        unguarded_partition_keys(v, first + 1, last, first, t)
+    }
+
+    /// The sorts move items with plain swaps: mark every tracked key there first (those
+    /// still plain have never moved, so their position is their index).
+    fn before_leaf(&self, v: &mut [u32], first: usize, last: usize) {
+        for (pos, item) in v.iter_mut().enumerate().take(last).skip(first) {
+            *item = self.tracked.mark(*item, pos);
+        }
     }
 }
 
@@ -415,6 +479,7 @@ fn descend<T: Copy>(
                 continue 'ranges;
             }
             if depth == 0 {
+                partition.before_leaf(v, first, last);
                 heap_sort(&mut v[first..last], comp);
                 continue 'ranges;
             }
@@ -424,6 +489,7 @@ fn descend<T: Copy>(
             last = cut;
         }
         if inside(first, last) {
+            partition.before_leaf(v, first, last);
             insertion_sort(&mut v[first..last], comp);
         }
     }
@@ -467,7 +533,20 @@ fn move_median_to_first<T: Copy>(
     c: usize,
     comp: &impl Fn(&T, &T) -> bool,
 ) {
-    let pick = if comp(&v[a], &v[b]) {
+    let pick = median_of_three(v, a, b, c, comp);
+    v.swap(result, pick);
+}
+
+/// Which of positions `a`, `b`, `c` holds the median, as the standard library picks it.
+#[inline(always)]
+fn median_of_three<T: Copy>(
+    v: &[T],
+    a: usize,
+    b: usize,
+    c: usize,
+    comp: &impl Fn(&T, &T) -> bool,
+) -> usize {
+    if comp(&v[a], &v[b]) {
         if comp(&v[b], &v[c]) {
             b
         } else if comp(&v[a], &v[c]) {
@@ -481,8 +560,7 @@ fn move_median_to_first<T: Copy>(
         c
     } else {
         b
-    };
-    v.swap(result, pick);
+    }
 }
 
 fn unguarded_partition<T: Copy>(
@@ -684,6 +762,10 @@ mod tests {
                         ((state >> 33) % classes) as u32
                     })
                     .collect();
+                let none = Tracked {
+                    lo: u32::MAX,
+                    hi: u32::MAX,
+                };
                 if n >= 3 {
                     let comp = |a: &u32, b: &u32| a < b;
                     let (mut a, mut b) = (v.clone(), v.clone());
@@ -691,27 +773,33 @@ mod tests {
                     move_median_to_first(&mut a, 0, 1, mid, n - 1, &comp);
                     move_median_to_first(&mut b, 0, 1, mid, n - 1, &comp);
                     let ca = unguarded_partition(&mut a, 1, n, 0, &comp);
-                    let cb = unguarded_partition_keys(&mut b, 1, n, 0, &|x| x, None);
+                    let cb = unguarded_partition_keys(&mut b, 1, n, 0, none);
                     assert_eq!((ca, &a), (cb, &b), "n {n} classes {classes}");
                 }
+                let (s1, s2) = ((classes / 2) as u32, (classes / 3) as u32);
                 for (lo, hi) in [(0, n / 2), (n / 3, n), (1, n - 1)] {
-                    let (mut a, mut b) = (v.clone(), v.clone());
-                    partial_sort_band(&mut a, lo, hi, &|x: &u32, y: &u32| x < y);
-                    partial_sort_band_keys(&mut b, lo, hi, &|x| x, None);
-                    assert_eq!(a, b, "n {n} classes {classes} [{lo},{hi})");
-                    // Marked items (the SSE2 path): one class replaced by MARK | index.
-                    let single = (classes / 2) as u32;
-                    let mark = |x: &[u32]| -> Vec<u32> {
-                        x.iter()
-                            .enumerate()
-                            .map(|(i, &k)| if k == single { 1 << 31 | i as u32 } else { k })
-                            .collect()
-                    };
-                    let key = |x: u32| if x >> 31 == 1 { single } else { x };
-                    let (mut c, mut d) = (mark(&v), mark(&v));
-                    partial_sort_band(&mut c, lo, hi, &|x: &u32, y: &u32| key(*x) < key(*y));
-                    partial_sort_band_keys(&mut d, lo, hi, &key, Some(single));
-                    assert_eq!(c, d, "marked: n {n} classes {classes} [{lo},{hi})");
+                    // The reference sorts (key, index) pairs by key: where each element goes.
+                    let mut want: Vec<(u32, u32)> =
+                        v.iter().enumerate().map(|(i, &k)| (k, i as u32)).collect();
+                    partial_sort_band(&mut want, lo, hi, &|x: &(u32, u32), y: &(u32, u32)| {
+                        x.0 < y.0
+                    });
+                    // Nothing tracked (the generic comparison), one key (the SSE2 blocks),
+                    // two keys.
+                    for tracked in [none, Tracked { lo: s1, hi: s1 }, Tracked { lo: s2, hi: s1 }] {
+                        let mut got = v.clone();
+                        partial_sort_band_tracked(&mut got, lo, hi, tracked);
+                        for (q, (&item, &(k, e))) in got.iter().zip(&want).enumerate() {
+                            let what =
+                                format!("n {n} classes {classes} [{lo},{hi}) {tracked:?} at {q}");
+                            assert_eq!(tracked.key(item), k, "{what}");
+                            if k == tracked.lo || k == tracked.hi {
+                                assert_eq!(tracked.origin(item, q), Some(e as usize), "{what}");
+                            } else {
+                                assert_eq!(item, k, "{what}");
+                            }
+                        }
+                    }
                 }
             }
         }
