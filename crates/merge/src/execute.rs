@@ -164,6 +164,12 @@ fn write_all(
             let result = merge_tensor(plan, method, t, &mut buf, |out| {
                 writer.write(&t.name, out).map_err(Into::into)
             });
+            // Unmap this tensor's inputs now (in parallel, and keeping RSS down) rather
+            // than all of them at exit.
+            let models = plan.model_set().models();
+            for i in t.models.iter().chain(t.base.iter()) {
+                models[i.model].checkpoint.release(&i.tensor);
+            }
             let n = match result {
                 Ok(n) => n,
                 Err(e) => {

@@ -293,6 +293,40 @@ impl SafetensorsFile {
         self.metadata.as_ref()
     }
 
+    /// Drop this process's page mappings of tensor `name` (the memory pages wholly inside
+    /// it), after a reader is done with it: they leave the process's RSS, and unmapping
+    /// happens now, on the caller's thread, instead of all at once when the file is closed.
+    /// The data stays in the page cache; reading the tensor again maps it back, so this is
+    /// only a hint (Linux `madvise(MADV_DONTNEED)` on the read-only shared map; a no-op
+    /// elsewhere). Unknown names are ignored.
+    pub fn release(&self, name: &str) {
+        #[cfg(target_os = "linux")]
+        if let Some(&i) = self.by_name.get(name) {
+            let (b, e) = self.entries[i].1.data_offsets;
+            // SAFETY: sysconf has no preconditions.
+            let page = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+                p if p > 0 => p as usize,
+                _ => return,
+            };
+            let start = (self.data_start + b).next_multiple_of(page);
+            let end = (self.data_start + e) / page * page;
+            if end > start {
+                // SAFETY: the map is shared and read-only (`Mmap::map`), so dropping its
+                // pages loses nothing: any later read faults the same file bytes back in
+                // from the page cache, and views borrowed from it stay valid.
+                let _ = unsafe {
+                    self.mmap.unchecked_advise_range(
+                        memmap2::UncheckedAdvice::DontNeed,
+                        start,
+                        end - start,
+                    )
+                };
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = name;
+    }
+
     /// Sum of tensor data sizes in bytes.
     pub fn data_size(&self) -> u64 {
         (self.mmap.len() - self.data_start) as u64
@@ -452,6 +486,13 @@ impl Checkpoint {
                 name: name.to_string(),
                 location: self.dir.display().to_string(),
             }),
+        }
+    }
+
+    /// [`SafetensorsFile::release`] for tensor `name` of this checkpoint.
+    pub fn release(&self, name: &str) {
+        if let Some(&i) = self.map.get(name) {
+            self.files[i].release(name);
         }
     }
 
