@@ -11,7 +11,7 @@ use rand_chacha::{rand_core::SeedableRng, ChaCha20Rng};
 
 use crate::select::TieBreak;
 use crate::sparsify::{self, RescaleRule};
-use crate::stream::{self, Band, Combine, ModelSpec, Rounder};
+use crate::stream::{self, Band, Combine, ModelSpec, RandomDrop, Rounder};
 use mosaic_tensor::convert::{accumulator, round_to};
 
 /// How each task vector is sparsified.
@@ -307,6 +307,13 @@ impl GeneralizedTaskArithmetic {
         if magnitude && !call.params.bool("rescale")? {
             return Ok(Some(r));
         }
+        // DARE, without rescaling or with mergekit's L1 rule.
+        if self.variant.sparsification == Sparsification::Random {
+            let (_, rule, _) = self.options(call.params)?;
+            if !call.params.bool("rescale")? || rule == RescaleRule::L1 {
+                return Ok(Some(r));
+            }
+        }
         for (i, p) in call.model_params.iter().enumerate() {
             if Some(i) != call.base_index() && p.f64("density")? < 1.0 {
                 return Ok(None);
@@ -325,6 +332,7 @@ impl GeneralizedTaskArithmetic {
         let dtype = call.float_compute_dtype()?;
         let base = require_base(call, self.variant.name)?;
         let (consensus, _, ties) = self.options(call.params)?;
+        let rescale = call.params.bool("rescale")?;
         let n = out.numel();
         let mut specs = Vec::new();
         for (i, p) in call.model_params.iter().enumerate() {
@@ -332,7 +340,13 @@ impl GeneralizedTaskArithmetic {
                 continue;
             }
             let density = p.f64("density")?;
-            let band = if density >= 1.0 {
+            let random = self.variant.sparsification == Sparsification::Random;
+            let drop = (random && density < 1.0).then(|| RandomDrop {
+                density,
+                rescale_l1: rescale,
+                rng: model_rng(call, i),
+            });
+            let band = if density >= 1.0 || random {
                 None
             } else {
                 Some(match self.variant.sparsification {
@@ -355,6 +369,7 @@ impl GeneralizedTaskArithmetic {
                 index: i,
                 weight: round_to(dtype, p.f64("weight")?) as f32,
                 band,
+                drop,
             });
         }
         let how = Combine {
@@ -603,7 +618,8 @@ mod tests {
                         .iter()
                         .map(|b| TensorRef::new(dtype, &shape, b).unwrap())
                         .collect();
-                    let density_1 = variant.is_random();
+                    // DELLA only streams at density 1; DARE streams at any density.
+                    let density_1 = variant.sparsification == Sparsification::DellaMagprune;
                     let per_model: Vec<ParamMap> = (0..m)
                         .map(|i| {
                             let p = ParamMap::new()
@@ -624,6 +640,10 @@ mod tests {
                         .with("lambda", if opt == 0 { 1.0 } else { 0.7 });
                     if !variant.is_random() {
                         global = global.with("tie_break", ties);
+                    }
+                    if variant.sparsification == Sparsification::Random {
+                        // Without rescaling, and with mergekit's L1 rule.
+                        global = global.with("rescale", ties == "torch");
                     }
                     if variant.consensus {
                         global = global.with("consensus_method", ["sum", "count"][opt]);

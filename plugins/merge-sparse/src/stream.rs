@@ -23,8 +23,10 @@
 
 use half::f16;
 use mosaic_abi::{MergeCall, RError, TensorMut, TensorRef};
-use mosaic_tensor::convert::{self, round_bf16};
+use mosaic_tensor::convert::{self, round_bf16, round_to};
 use mosaic_tensor::DType;
+use rand::Rng;
+use rand_chacha::ChaCha20Rng;
 
 use crate::gta::Consensus;
 use crate::select::TieBreak;
@@ -90,15 +92,29 @@ pub struct Band {
     pub descending: bool,
 }
 
+/// DARE's random drop of one task vector: element i is kept when the i-th uniform draw of
+/// `rng` in [0, 1) is below `density` ([`crate::sparsify::bernoulli`]).
+#[derive(Clone, Debug)]
+pub struct RandomDrop {
+    /// Keep probability.
+    pub density: f64,
+    /// Rescale the kept elements to the task vector's L1 norm (mergekit's rule).
+    pub rescale_l1: bool,
+    /// The model's random stream, at its start.
+    pub rng: ChaCha20Rng,
+}
+
 /// One non-base model of the merge.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct ModelSpec {
     /// Index into `call.models`.
     pub index: usize,
     /// The weight, already rounded to the compute dtype.
     pub weight: f32,
-    /// The kept band, `None` to keep every element.
+    /// The kept band, `None` to keep every element (unless `drop`).
     pub band: Option<Band>,
+    /// A random drop instead of a band.
+    pub drop: Option<RandomDrop>,
 }
 
 /// How the weighted task vectors are combined (mergekit's generalized task arithmetic).
@@ -172,9 +188,10 @@ fn merge_in(
     // function and, through it, into `merge_avx2`.
     let mut selections = Vec::with_capacity(specs.len());
     for s in specs {
-        selections.push(match s.band {
-            None => Selection::All,
-            Some(band) => {
+        selections.push(match (&s.drop, s.band) {
+            (Some(drop), _) => Selection::random(&inputs, &call.models[s.index], n, drop)?,
+            (None, None) => Selection::All,
+            (None, Some(band)) => {
                 Selection::new(&inputs, &call.models[s.index], n, band, how.ties, &mut keys)?
             }
         });
@@ -184,7 +201,7 @@ fn merge_in(
     }
     let models: Vec<&TensorRef<'_>> = specs.iter().map(|s| &call.models[s.index]).collect();
     let weights: Vec<f32> = specs.iter().map(|s| s.weight).collect();
-    combine(&inputs, &models, &weights, &selections, how, out)
+    combine(&inputs, &models, &weights, &mut selections, how, out)
 }
 
 thread_local! {
@@ -335,6 +352,13 @@ impl KeyHistogram {
 enum Selection {
     All,
     None,
+    /// DARE: a Bernoulli draw per element, in element order, then an optional L1 rescale.
+    Random {
+        density: f64,
+        /// `‖δ‖₁ / ‖mask·δ‖₁` rounded to the compute dtype, when rescaling applies.
+        factor: Option<f32>,
+        rng: Box<ChaCha20Rng>,
+    },
     Band {
         descending: bool,
         /// Keys outside `lo_key..=hi_key` are dropped, keys strictly inside kept.
@@ -358,6 +382,48 @@ struct Ranked {
 }
 
 impl Selection {
+    /// DARE's selection. With the L1 rule, one pass draws the mask once to sum `|δ|` and
+    /// `|mask·δ|` (in `f32`, element order, as the `f64` path does); the combine then
+    /// draws the same mask again from the stream's start.
+    fn random(
+        inputs: &Inputs<'_, '_>,
+        model: &TensorRef<'_>,
+        n: usize,
+        drop: &RandomDrop,
+    ) -> Result<Selection, RError> {
+        let mut factor = None;
+        if drop.rescale_l1 {
+            let mut rng = drop.rng.clone();
+            let (mut b, mut x) = (vec![0f32; CHUNK], vec![0f32; CHUNK]);
+            let (mut before, mut after) = (0f32, 0f32);
+            for start in (0..n).step_by(CHUNK) {
+                let len = CHUNK.min(n - start);
+                inputs.load(inputs.base, start, &mut b[..len])?;
+                inputs.load(model, start, &mut x[..len])?;
+                for (&x, &b) in x[..len].iter().zip(&b[..len]) {
+                    let d = inputs.r.round(x - b).abs();
+                    before += d;
+                    if rng.random::<f64>() < drop.density {
+                        after += d;
+                    }
+                }
+            }
+            let dtype = inputs.r.dtype();
+            let (before, after) = (
+                round_to(dtype, before as f64),
+                round_to(dtype, after as f64),
+            );
+            if before >= 1e-7 && after >= 1e-7 {
+                factor = Some(round_to(dtype, before / after) as f32);
+            }
+        }
+        Ok(Selection::Random {
+            density: drop.density,
+            factor,
+            rng: Box::new(drop.rng.clone()),
+        })
+    }
+
     #[inline(always)]
     fn new(
         inputs: &Inputs<'_, '_>,
@@ -551,7 +617,7 @@ fn combine(
     inputs: &Inputs<'_, '_>,
     models: &[&TensorRef<'_>],
     weights: &[f32],
-    selections: &[Selection],
+    selections: &mut [Selection],
     how: Combine,
     out: &mut TensorMut<'_>,
 ) -> Result<(), RError> {
@@ -568,7 +634,7 @@ fn combine(
 fn weighted_chunk<R: Round>(
     x: &[f32],
     b: &[f32],
-    sel: &Selection,
+    sel: &mut Selection,
     start: usize,
     w: f32,
     d: &mut [f32],
@@ -582,6 +648,24 @@ fn weighted_chunk<R: Round>(
         Selection::None => {
             for d in d.iter_mut() {
                 *d = R::round(0.0 * w);
+            }
+        }
+        Selection::Random {
+            density,
+            factor,
+            rng,
+        } => {
+            for ((d, &x), &b) in d.iter_mut().zip(x).zip(b) {
+                let kept = if rng.random::<f64>() < *density {
+                    R::round(x - b)
+                } else {
+                    0.0
+                };
+                let kept = match factor {
+                    Some(f) => R::round(kept * *f),
+                    None => kept,
+                };
+                *d = R::round(kept * w);
             }
         }
         Selection::Band {
@@ -629,7 +713,7 @@ fn combine_in<R: Round>(
     inputs: &Inputs<'_, '_>,
     models: &[&TensorRef<'_>],
     weights: &[f32],
-    selections: &[Selection],
+    selections: &mut [Selection],
     how: Combine,
     out: &mut TensorMut<'_>,
 ) -> Result<(), RError> {
@@ -653,7 +737,7 @@ fn combine_in<R: Round>(
         let len = CHUNK.min(n - start);
         let b = &mut b[..len];
         inputs.load(inputs.base, start, b)?;
-        for (j, (model, sel)) in models.iter().zip(selections).enumerate() {
+        for (j, (model, sel)) in models.iter().zip(selections.iter_mut()).enumerate() {
             inputs.load(model, start, &mut x[..len])?;
             let d = &mut deltas[j * CHUNK..j * CHUNK + len];
             weighted_chunk::<R>(&x[..len], b, sel, start, weights[j], d);
