@@ -8,6 +8,15 @@
 //!   sum over 16-lane accumulators folded as a tree, then multiplication by `1 / sum`.
 //! - [`sum_lastdim`]: `torch.sum(x, dim=-1)`: the cascade sum of `SumKernel.cpp` over 8-lane
 //!   vectors (torch registers the sum kernel for AVX2 only, so AVX512 machines run it too).
+//! - [`vector_norm`]: `torch.linalg.vector_norm(x)` of a contiguous float32 tensor: squares
+//!   summed in 8 lanes, the lanes folded in order, the tail after the last whole vector, then a
+//!   correctly rounded square root.
+//! - [`dot_half`]: `torch.dot` of two bfloat16 (or float16) vectors: float32 products summed in
+//!   eight 8-lane accumulators, folded as a tree, then the whole 16-element vectors after the
+//!   last 64-element block in one more accumulator, then the rest one by one.
+//!
+//! Both run with 8 float lanes (AVX2 vectors) on the AVX512 machine too: inputs with large
+//! cancelling terms tell 8 lanes from 16, and torch agreed with 8 every time.
 //! - [`ln`]: the correctly rounded logarithm. torch's `torch.log` calls Intel MKL's `vsLn` in
 //!   high-accuracy mode, which is not correctly rounded and whose code is not public; on the
 //!   fixture data the two differ by one ULP in about 0.6% of the elements.
@@ -16,8 +25,10 @@
 
 /// Lanes of an AVX512 float vector (softmax).
 const SOFTMAX_LANES: usize = 16;
-/// Lanes of an AVX2 float vector (sum).
+/// Lanes of an AVX2 float vector (sum, vector norm, half-precision dot).
 const SUM_LANES: usize = 8;
+/// Float32 accumulators of the half-precision dot's main loop.
+const DOT_REGISTERS: usize = 8;
 
 /// `2^q` for `q` in the normal exponent range, built from its bits.
 fn pow2i(q: i32) -> f32 {
@@ -216,6 +227,101 @@ pub fn sum_lastdim(x: &[f32], row: usize) -> Vec<f32> {
     x.chunks(row.max(1)).map(sum_row).collect()
 }
 
+/// `torch.linalg.vector_norm(x)` (the 2-norm of all elements) of a contiguous float32 tensor.
+///
+/// The `norm_two` kernel of `ReduceOpsKernel.cpp` on one row: `acc += v * v` over 8-lane
+/// vectors (a rounded product, then a rounded sum), the lanes added in order to lane 0, then the
+/// `n % 8` elements after the last vector; then `std::sqrt`. GCC compiled that scalar tail with
+/// a 4-wide vector square for the first 4 of 4 to 7 remaining elements (rounded squares, added in
+/// order) and fused multiply-adds for the rest.
+pub fn vector_norm(x: &[f32]) -> f32 {
+    let whole = x.len() / SUM_LANES * SUM_LANES;
+    let mut acc = [0f32; SUM_LANES];
+    for v in x[..whole].chunks_exact(SUM_LANES) {
+        for (a, &e) in acc.iter_mut().zip(v) {
+            *a += e * e;
+        }
+    }
+    let mut s = acc[1..].iter().fold(acc[0], |a, &b| a + b);
+    let tail = &x[whole..];
+    let squared = tail.len() / 4 * 4;
+    for &e in &tail[..squared] {
+        s += e * e;
+    }
+    for &e in &tail[squared..] {
+        s = e.mul_add(e, s);
+    }
+    s.sqrt()
+}
+
+/// Lane-wise tree fold of one 8-lane accumulator (`vec_reduce_all` with `+`, AVX2): halves,
+/// pairs, then lanes 0 and 1.
+fn tree_sum8(mut v: [f32; SUM_LANES]) -> f32 {
+    for step in [4, 2, 1] {
+        let w = v;
+        for (i, x) in v.iter_mut().enumerate() {
+            *x = w[i] + w[i ^ step];
+        }
+    }
+    v[0]
+}
+
+/// `torch.dot` of two bfloat16 or float16 vectors (`bf16_dot_with_fp32_arith` and its float16
+/// twin in `ReducedPrecisionFloatGemvFastPathKernel.cpp`), before torch rounds the result to the
+/// input dtype. `a` and `b` hold values of that dtype, widened to `f32`.
+///
+/// Blocks of 64 elements feed 8 accumulators of 8 lanes: accumulator `2k` takes elements
+/// `16k..16k+8` of the block, `2k+1` elements `16k+8..16k+16`. The 8 are added pairwise (`i`
+/// and `i+4`, then `i+2`, then `i+1`) and folded as a tree. The whole 16-element vectors after
+/// the last block go into one more 8-lane accumulator (low half, then high half), tree-folded
+/// and added; the last `n % 16` elements are added one by one. The product of two values with
+/// at most 11 significant bits is exact in `f32`, so torch's fused multiply-adds round the same
+/// way as the separate multiply and add here.
+pub fn dot_half(a: &[f32], b: &[f32]) -> f32 {
+    const HALF_LANES: usize = 2 * SUM_LANES;
+    const BLOCK: usize = DOT_REGISTERS * SUM_LANES;
+    let n = a.len().min(b.len());
+    let blocks = n / BLOCK * BLOCK;
+    let mut sum = [[0f32; SUM_LANES]; DOT_REGISTERS];
+    for (x, y) in a[..blocks]
+        .chunks_exact(BLOCK)
+        .zip(b[..blocks].chunks_exact(BLOCK))
+    {
+        for (r, acc) in sum.iter_mut().enumerate() {
+            let o = r * SUM_LANES;
+            for (l, s) in acc.iter_mut().enumerate() {
+                *s += x[o + l] * y[o + l];
+            }
+        }
+    }
+    let mut width = DOT_REGISTERS;
+    while width > 1 {
+        width /= 2;
+        for i in 0..width {
+            let hi = sum[width + i];
+            for (s, h) in sum[i].iter_mut().zip(hi) {
+                *s += h;
+            }
+        }
+    }
+    let mut total = tree_sum8(sum[0]);
+    let vectors = n / HALF_LANES * HALF_LANES;
+    let mut tail = [0f32; SUM_LANES];
+    for (x, y) in a[blocks..vectors]
+        .chunks_exact(SUM_LANES)
+        .zip(b[blocks..vectors].chunks_exact(SUM_LANES))
+    {
+        for ((t, &p), &q) in tail.iter_mut().zip(x).zip(y) {
+            *t += p * q;
+        }
+    }
+    total += tree_sum8(tail);
+    for (&p, &q) in a[vectors..n].iter().zip(&b[vectors..n]) {
+        total += p * q;
+    }
+    total
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,6 +363,81 @@ mod tests {
             assert_eq!(exp(x).to_bits(), want, "exp({x})");
             assert_ne!(((x as f64).exp() as f32).to_bits(), want, "exp({x})");
         }
+    }
+
+    /// Deterministic test data: `((i * m + seed) % 1000) * 1e-3 - 0.5`, scaled by `2^(i % 7 - 3)`,
+    /// in float32 arithmetic (the same rounding in numpy's float32, which made the references).
+    fn pattern(n: usize, m: usize, seed: usize) -> Vec<f32> {
+        (0..n)
+            .map(|i| {
+                let v = ((i * m + seed) % 1000) as f32 * 1e-3 - 0.5;
+                v * 2f32.powi((i % 7) as i32 - 3)
+            })
+            .collect()
+    }
+
+    /// References: `torch.linalg.vector_norm(torch.tensor(pattern(n, 7919, 13)))` in torch
+    /// 2.15.0 (CPU, this machine's AVX512 capability).
+    #[test]
+    fn vector_norm_matches_torch_bits() {
+        let cases: [(usize, u32); 8] = [
+            (5, 0x3f03_0646),
+            (8, 0x3f34_29b2),
+            (13, 0x4008_58ef),
+            (37, 0x40b9_adee),
+            (777, 0x41e0_a076),
+            (1027, 0x4200_e308),
+            (3072, 0x425f_369f),
+            (4096, 0x4280_f29c),
+        ];
+        let mut differs_from_exact = 0;
+        for (n, want) in cases {
+            let x = pattern(n, 7919, 13);
+            assert_eq!(vector_norm(&x).to_bits(), want, "n = {n}");
+            let exact = x.iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt() as f32;
+            differs_from_exact += usize::from(exact.to_bits() != want);
+        }
+        // The cases tell torch's order from a correctly rounded norm.
+        assert_eq!(differs_from_exact, 2);
+    }
+
+    /// `torch.dot` of bfloat16 vectors: `pattern(n, 7919, 13)` and `pattern(n, m, 7)` where
+    /// elements `i % p == 3` are set to (64, 64) and `i % p == 5` to (64, -64), so that large
+    /// products cancel and the summation order shows; references from torch 2.15.0 (bf16 bits).
+    #[test]
+    fn dot_half_matches_torch_bf16_bits() {
+        let cases: [(usize, usize, usize, u16); 6] = [
+            (7, 11, 104_729, 0x3dfb),
+            (40, 13, 6007, 0xc134),
+            (200, 17, 3001, 0xc041),
+            (200, 24, 6007, 0x3fbf),
+            (1000, 9, 3001, 0xc12b),
+            (1030, 11, 104_729, 0xc239),
+        ];
+        let bf = |v: f32| mosaic_tensor::convert::round_bf16(v);
+        let mut differs_from_exact = 0;
+        for (n, p, m, want) in cases {
+            let (mut a, mut b) = (pattern(n, 7919, 13), pattern(n, m, 7));
+            for i in 0..n {
+                if i % p == 3 {
+                    (a[i], b[i]) = (64.0, 64.0);
+                }
+                if i % p == 5 {
+                    (a[i], b[i]) = (64.0, -64.0);
+                }
+            }
+            let a: Vec<f32> = a.into_iter().map(bf).collect();
+            let b: Vec<f32> = b.into_iter().map(bf).collect();
+            let got = bf(dot_half(&a, &b));
+            assert_eq!((got.to_bits() >> 16) as u16, want, "n = {n}, p = {p}");
+            let exact = a
+                .iter()
+                .zip(&b)
+                .map(|(&x, &y)| x as f64 * y as f64)
+                .sum::<f64>();
+            differs_from_exact += usize::from((bf(exact as f32).to_bits() >> 16) as u16 != want);
+        }
+        assert_eq!(differs_from_exact, 2);
     }
 
     #[test]
