@@ -11,7 +11,7 @@ use rand_chacha::{rand_core::SeedableRng, ChaCha20Rng};
 
 use crate::select::TieBreak;
 use crate::sparsify::{self, RescaleRule};
-use crate::stream::{self, Band, Combine, ModelSpec, RandomDrop, Rounder};
+use crate::stream::{self, Band, Combine, Della, ModelSpec, RandomDrop, Rounder};
 use mosaic_tensor::convert::{accumulator, round_to};
 
 /// How each task vector is sparsified.
@@ -288,7 +288,8 @@ impl MergeMethod for GeneralizedTaskArithmetic {
 
 impl GeneralizedTaskArithmetic {
     /// The chunked f32 path ([`crate::stream`]) applies: compute dtype f32/bf16/f16, and
-    /// either magnitude selection without `rescale`, or nothing to sparsify (density ≥ 1).
+    /// either magnitude selection without `rescale`, a random drop (DARE, DELLA), or nothing
+    /// to sparsify (density ≥ 1).
     fn streamable(&self, call: &MergeCall<'_>) -> Result<Option<Rounder>, RError> {
         let Some(r) = Rounder::of(call.float_compute_dtype()?) else {
             return Ok(None);
@@ -307,12 +308,9 @@ impl GeneralizedTaskArithmetic {
         if magnitude && !call.params.bool("rescale")? {
             return Ok(Some(r));
         }
-        // DARE, without rescaling or with mergekit's L1 rule.
-        if self.variant.sparsification == Sparsification::Random {
-            let (_, rule, _) = self.options(call.params)?;
-            if !call.params.bool("rescale")? || rule == RescaleRule::L1 {
-                return Ok(Some(r));
-            }
+        // DARE and DELLA: random drops, with either rescale rule.
+        if self.variant.is_random() {
+            return Ok(Some(r));
         }
         for (i, p) in call.model_params.iter().enumerate() {
             if Some(i) != call.base_index() && p.f64("density")? < 1.0 {
@@ -331,8 +329,8 @@ impl GeneralizedTaskArithmetic {
         call.check_shapes(out.shape())?;
         let dtype = call.float_compute_dtype()?;
         let base = require_base(call, self.variant.name)?;
-        let (consensus, _, ties) = self.options(call.params)?;
-        let rescale = call.params.bool("rescale")?;
+        let (consensus, rule, ties) = self.options(call.params)?;
+        let rescale = call.params.bool("rescale")?.then_some(rule);
         let n = out.numel();
         let mut specs = Vec::new();
         for (i, p) in call.model_params.iter().enumerate() {
@@ -340,13 +338,32 @@ impl GeneralizedTaskArithmetic {
                 continue;
             }
             let density = p.f64("density")?;
-            let random = self.variant.sparsification == Sparsification::Random;
-            let drop = (random && density < 1.0).then(|| RandomDrop {
+            let random = self.variant.is_random();
+            let della = match self.variant.sparsification {
+                Sparsification::DellaMagprune if density < 1.0 && density > 0.0 => {
+                    let epsilon = p.f64("epsilon")?;
+                    sparsify::della_check(density, epsilon)?;
+                    let (_, m, inner) = sparsify::della_view(call.models[i].shape(), n);
+                    Some(Della { epsilon, m, inner })
+                }
+                _ => None,
+            };
+            // DELLA at density ≤ 0 keeps nothing (and draws nothing), as the f64 path does.
+            let della_none =
+                self.variant.sparsification == Sparsification::DellaMagprune && density <= 0.0;
+            let drop = (random && density < 1.0 && !della_none).then(|| RandomDrop {
                 density,
-                rescale_l1: rescale,
+                della,
+                rescale,
                 rng: model_rng(call, i),
             });
-            let band = if density >= 1.0 || random {
+            let band = if della_none {
+                Some(Band {
+                    lo: 0,
+                    hi: 0,
+                    descending: true,
+                })
+            } else if density >= 1.0 || random {
                 None
             } else {
                 Some(match self.variant.sparsification {
@@ -590,13 +607,16 @@ mod tests {
     #[test]
     fn streamed_path_equals_f64_path() {
         let mut checked = 0;
-        // One chunk, and several (with a partial last one).
-        for (shape, case, variant) in VARIANTS
-            .iter()
-            .enumerate()
-            .flat_map(|(case, v)| [([37u64, 29], case, v), ([3, 8200], case + 100, v)])
-        {
-            let n = (shape[0] * shape[1]) as usize;
+        // One chunk, and several (with a partial last one); a 3-D tensor (DELLA ranks along
+        // dimension 1 with a stride).
+        for (shape, case, variant) in VARIANTS.iter().enumerate().flat_map(|(case, v)| {
+            [
+                (vec![37u64, 29], case, v),
+                (vec![3, 8200], case + 100, v),
+                (vec![2, 33, 7], case + 200, v),
+            ]
+        }) {
+            let n = shape.iter().product::<u64>() as usize;
             let gta = GeneralizedTaskArithmetic { variant: *variant };
             let d = variant.descriptor();
             for dtype in [DType::BF16, DType::F16, DType::F32] {
@@ -618,20 +638,15 @@ mod tests {
                         .iter()
                         .map(|b| TensorRef::new(dtype, &shape, b).unwrap())
                         .collect();
-                    // DELLA only streams at density 1; DARE streams at any density.
-                    let density_1 = variant.sparsification == Sparsification::DellaMagprune;
+                    let della = variant.sparsification == Sparsification::DellaMagprune;
                     let per_model: Vec<ParamMap> = (0..m)
                         .map(|i| {
-                            let p = ParamMap::new()
+                            let mut p = ParamMap::new()
                                 .with("weight", [0.3, -0.7, 1.1, 0.45, -0.2][i])
-                                .with(
-                                    "density",
-                                    if density_1 {
-                                        1.0
-                                    } else {
-                                        [0.5, 0.31, 0.07, 0.9, 0.5][i]
-                                    },
-                                );
+                                .with("density", [0.5, 0.31, 0.07, 0.9, 0.5][i]);
+                            if della {
+                                p = p.with("epsilon", 0.05);
+                            }
                             p.resolve(&d.params, ParamScope::PerModel).unwrap()
                         })
                         .collect();
@@ -641,9 +656,11 @@ mod tests {
                     if !variant.is_random() {
                         global = global.with("tie_break", ties);
                     }
-                    if variant.sparsification == Sparsification::Random {
-                        // Without rescaling, and with mergekit's L1 rule.
-                        global = global.with("rescale", ties == "torch");
+                    if variant.is_random() {
+                        // With and without rescaling, by either rule.
+                        global = global
+                            .with("rescale", case % 3 != 2)
+                            .with("rescale_rule", ["l1", "inverse_keep_prob"][opt]);
                     }
                     if variant.consensus {
                         global = global.with("consensus_method", ["sum", "count"][opt]);
@@ -683,6 +700,6 @@ mod tests {
                 }
             }
         }
-        assert_eq!(checked, VARIANTS.len() * 12);
+        assert_eq!(checked, VARIANTS.len() * 18);
     }
 }

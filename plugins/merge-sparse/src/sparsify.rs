@@ -171,6 +171,35 @@ pub fn bernoulli(
     rescale_random(dtype, delta, &keep, rescale, rule, |_| density)
 }
 
+/// DELLA's `epsilon` must keep every probability inside (0, 1).
+pub(crate) fn della_check(density: f64, epsilon: f64) -> Result<(), RError> {
+    if density + epsilon >= 1.0 || density - epsilon <= 0.0 {
+        return Err(RError::param(
+            "epsilon",
+            format!(
+                "density ± epsilon must lie in (0, 1); got density {density}, epsilon {epsilon}"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The `[outer, m, inner]` view DELLA ranks along `m`: dimension 1 of the tensor (the whole
+/// vector for 1-D tensors).
+pub(crate) fn della_view(shape: &[u64], n: usize) -> (usize, usize, usize) {
+    let (outer, m) = match shape.len() {
+        0 => (1, 1),
+        1 => (1, shape[0] as usize),
+        _ => (shape[0] as usize, shape[1] as usize),
+    };
+    let inner = if m == 0 || outer == 0 {
+        0
+    } else {
+        n / (outer * m)
+    };
+    (outer, m, inner)
+}
+
 /// DELLA MagPrune: along dimension 1 (the whole vector for 1-D tensors), rank magnitudes
 /// r = 0..m−1 (ties by index) and keep element i with probability
 /// `p_i = density − epsilon + 2·epsilon·r_i/(m−1)` (a single element gets `density`).
@@ -191,25 +220,8 @@ pub fn della_magprune(
     if density <= 0.0 {
         return Ok(vec![0.0; delta.len()]);
     }
-    if density + epsilon >= 1.0 || density - epsilon <= 0.0 {
-        return Err(RError::param(
-            "epsilon",
-            format!(
-                "density ± epsilon must lie in (0, 1); got density {density}, epsilon {epsilon}"
-            ),
-        ));
-    }
-    // View the tensor as [outer, m, inner] and rank along m.
-    let (outer, m) = match shape.len() {
-        0 => (1, 1),
-        1 => (1, shape[0] as usize),
-        _ => (shape[0] as usize, shape[1] as usize),
-    };
-    let inner = if m == 0 || outer == 0 {
-        0
-    } else {
-        delta.len() / (outer * m)
-    };
+    della_check(density, epsilon)?;
+    let (outer, m, inner) = della_view(shape, delta.len());
     let mut probs = vec![density; delta.len()];
     let mut keys = vec![0u32; m];
     for o in 0..outer {

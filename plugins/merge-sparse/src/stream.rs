@@ -30,6 +30,7 @@ use rand_chacha::ChaCha20Rng;
 
 use crate::gta::Consensus;
 use crate::select::TieBreak;
+use crate::sparsify::RescaleRule;
 use crate::torch_order::{partial_sort_band_tracked, Tracked, MARK};
 
 /// The largest tensor this path takes (2^30 elements: the torch replay's items hold an
@@ -92,16 +93,32 @@ pub struct Band {
     pub descending: bool,
 }
 
-/// DARE's random drop of one task vector: element i is kept when the i-th uniform draw of
-/// `rng` in [0, 1) is below `density` ([`crate::sparsify::bernoulli`]).
+/// A random drop of one task vector: element i is kept when the i-th uniform draw of `rng`
+/// in [0, 1) is below its keep probability `p_i` (DARE, [`crate::sparsify::bernoulli`]:
+/// `density`; DELLA, [`crate::sparsify::della_magprune`]: by magnitude rank).
 #[derive(Clone, Debug)]
 pub struct RandomDrop {
-    /// Keep probability.
+    /// Keep probability (DELLA: the mean one).
     pub density: f64,
-    /// Rescale the kept elements to the task vector's L1 norm (mergekit's rule).
-    pub rescale_l1: bool,
+    /// DELLA's magnitude-ranked probabilities, if any.
+    pub della: Option<Della>,
+    /// How kept elements are rescaled, if at all.
+    pub rescale: Option<RescaleRule>,
     /// The model's random stream, at its start.
     pub rng: ChaCha20Rng,
+}
+
+/// DELLA's keep probabilities: the tensor viewed as `[outer, m, inner]`, magnitudes ranked
+/// along `m` (ties by index), `p = density − epsilon + 2·epsilon·rank/(m − 1)` (`density`
+/// when `m < 2`).
+#[derive(Clone, Copy, Debug)]
+pub struct Della {
+    /// Spread of the probabilities around `density`.
+    pub epsilon: f64,
+    /// Length of the ranked dimension.
+    pub m: usize,
+    /// Product of the dimensions after it.
+    pub inner: usize,
 }
 
 /// One non-base model of the merge.
@@ -352,11 +369,14 @@ impl KeyHistogram {
 enum Selection {
     All,
     None,
-    /// DARE: a Bernoulli draw per element, in element order, then an optional L1 rescale.
+    /// DARE and DELLA: a Bernoulli draw per element, in element order, then an optional
+    /// rescale.
     Random {
-        density: f64,
-        /// `‖δ‖₁ / ‖mask·δ‖₁` rounded to the compute dtype, when rescaling applies.
+        probs: Box<Probs>,
+        /// L1 rule: `‖δ‖₁ / ‖mask·δ‖₁` rounded to the compute dtype, when it applies.
         factor: Option<f32>,
+        /// Inverse-keep-probability rule: kept elements divided by their `p_i`.
+        inverse: bool,
         rng: Box<ChaCha20Rng>,
     },
     Band {
@@ -373,6 +393,55 @@ enum Selection {
     },
 }
 
+/// Keep probabilities of a random drop, element by element in increasing order.
+struct Probs {
+    density: f64,
+    della: Option<Della>,
+    /// The `[m, inner]` slice whose DELLA probabilities are in `p`.
+    slice: usize,
+    p: Vec<f64>,
+}
+
+impl Probs {
+    /// The keep probability of element `e` (DELLA: computed a whole `[m, inner]` slice at
+    /// a time from the inputs, as [`crate::sparsify::della_magprune`] does).
+    fn at(
+        &mut self,
+        inputs: &Inputs<'_, '_>,
+        model: &TensorRef<'_>,
+        e: usize,
+    ) -> Result<f64, RError> {
+        let Some(Della { epsilon, m, inner }) = self.della else {
+            return Ok(self.density);
+        };
+        if m < 2 {
+            return Ok(self.density);
+        }
+        let len = m * inner;
+        let slice = e / len;
+        if slice != self.slice {
+            let start = slice * len;
+            let (mut b, mut x) = (vec![0f32; len], vec![0f32; len]);
+            inputs.load(inputs.base, start, &mut b)?;
+            inputs.load(model, start, &mut x)?;
+            self.p.resize(len, 0.0);
+            let mut keys = vec![0u32; m];
+            for j in 0..inner {
+                for (r, k) in keys.iter_mut().enumerate() {
+                    let at = r * inner + j;
+                    *k = inputs.r.round(x[at] - b[at]).to_bits() & 0x7fff_ffff;
+                }
+                for (r, rank) in crate::select::stable_ranks(&keys).into_iter().enumerate() {
+                    let norm = rank as f64 / (m - 1) as f64;
+                    self.p[r * inner + j] = (self.density - epsilon) + norm * 2.0 * epsilon;
+                }
+            }
+            self.slice = slice;
+        }
+        Ok(self.p[e - slice * len])
+    }
+}
+
 /// The key at a sorted position, and how many keys are below it and equal to it.
 #[derive(Clone, Copy, Debug)]
 struct Ranked {
@@ -382,28 +451,35 @@ struct Ranked {
 }
 
 impl Selection {
-    /// DARE's selection. With the L1 rule, one pass draws the mask once to sum `|δ|` and
-    /// `|mask·δ|` (in `f32`, element order, as the `f64` path does); the combine then
-    /// draws the same mask again from the stream's start.
+    /// A random drop's selection. With the L1 rule, one pass draws the mask once to sum
+    /// `|δ|` and `|mask·δ|` (in `f32`, element order, as the `f64` path does); the combine
+    /// then draws the same mask again from the stream's start.
     fn random(
         inputs: &Inputs<'_, '_>,
         model: &TensorRef<'_>,
         n: usize,
         drop: &RandomDrop,
     ) -> Result<Selection, RError> {
+        let probs = || Probs {
+            density: drop.density,
+            della: drop.della,
+            slice: usize::MAX,
+            p: Vec::new(),
+        };
         let mut factor = None;
-        if drop.rescale_l1 {
+        if drop.rescale == Some(RescaleRule::L1) {
             let mut rng = drop.rng.clone();
+            let mut probs = probs();
             let (mut b, mut x) = (vec![0f32; CHUNK], vec![0f32; CHUNK]);
             let (mut before, mut after) = (0f32, 0f32);
             for start in (0..n).step_by(CHUNK) {
                 let len = CHUNK.min(n - start);
                 inputs.load(inputs.base, start, &mut b[..len])?;
                 inputs.load(model, start, &mut x[..len])?;
-                for (&x, &b) in x[..len].iter().zip(&b[..len]) {
+                for (i, (&x, &b)) in x[..len].iter().zip(&b[..len]).enumerate() {
                     let d = inputs.r.round(x - b).abs();
                     before += d;
-                    if rng.random::<f64>() < drop.density {
+                    if rng.random::<f64>() < probs.at(inputs, model, start + i)? {
                         after += d;
                     }
                 }
@@ -418,8 +494,9 @@ impl Selection {
             }
         }
         Ok(Selection::Random {
-            density: drop.density,
+            probs: Box::new(probs()),
             factor,
+            inverse: drop.rescale == Some(RescaleRule::InverseKeepProb),
             rng: Box::new(drop.rng.clone()),
         })
     }
@@ -631,14 +708,17 @@ fn combine(
 /// One model's trimmed, weighted task vector on one chunk: `round(kept(δ) · w)` with
 /// `δ = round(x − b)`.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn weighted_chunk<R: Round>(
+    inputs: &Inputs<'_, '_>,
+    model: &TensorRef<'_>,
     x: &[f32],
     b: &[f32],
     sel: &mut Selection,
     start: usize,
     w: f32,
     d: &mut [f32],
-) {
+) -> Result<(), RError> {
     match sel {
         Selection::All => {
             for ((d, &x), &b) in d.iter_mut().zip(x).zip(b) {
@@ -651,13 +731,21 @@ fn weighted_chunk<R: Round>(
             }
         }
         Selection::Random {
-            density,
+            probs,
             factor,
+            inverse,
             rng,
         } => {
-            for ((d, &x), &b) in d.iter_mut().zip(x).zip(b) {
-                let kept = if rng.random::<f64>() < *density {
-                    R::round(x - b)
+            let dtype = inputs.r.dtype();
+            for (i, ((d, &x), &b)) in d.iter_mut().zip(x).zip(b).enumerate() {
+                let p = probs.at(inputs, model, start + i)?;
+                let kept = if rng.random::<f64>() < p {
+                    let delta = R::round(x - b);
+                    if *inverse {
+                        round_to(dtype, delta as f64 / p) as f32
+                    } else {
+                        delta
+                    }
                 } else {
                     0.0
                 };
@@ -706,6 +794,7 @@ fn weighted_chunk<R: Round>(
             }
         }
     }
+    Ok(())
 }
 
 #[inline(always)]
@@ -740,7 +829,7 @@ fn combine_in<R: Round>(
         for (j, (model, sel)) in models.iter().zip(selections.iter_mut()).enumerate() {
             inputs.load(model, start, &mut x[..len])?;
             let d = &mut deltas[j * CHUNK..j * CHUNK + len];
-            weighted_chunk::<R>(&x[..len], b, sel, start, weights[j], d);
+            weighted_chunk::<R>(inputs, model, &x[..len], b, sel, start, weights[j], d)?;
         }
         let (sum, div) = (&mut sum[..len], &mut div[..len]);
         let positive = &mut positive[..len];
