@@ -403,6 +403,25 @@ struct Probs {
 }
 
 impl Probs {
+    /// The keep probabilities of elements `start..start + out.len()`.
+    fn fill(
+        &mut self,
+        inputs: &Inputs<'_, '_>,
+        model: &TensorRef<'_>,
+        start: usize,
+        out: &mut [f64],
+    ) -> Result<(), RError> {
+        match self.della {
+            Some(d) if d.m >= 2 => {
+                for (i, p) in out.iter_mut().enumerate() {
+                    *p = self.at(inputs, model, start + i)?;
+                }
+            }
+            _ => out.fill(self.density),
+        }
+        Ok(())
+    }
+
     /// The keep probability of element `e` (DELLA: computed a whole `[m, inner]` slice at
     /// a time from the inputs, as [`crate::sparsify::della_magprune`] does).
     fn at(
@@ -471,15 +490,17 @@ impl Selection {
             let mut rng = drop.rng.clone();
             let mut probs = probs();
             let (mut b, mut x) = (vec![0f32; CHUNK], vec![0f32; CHUNK]);
+            let mut p = vec![0f64; CHUNK];
             let (mut before, mut after) = (0f32, 0f32);
             for start in (0..n).step_by(CHUNK) {
                 let len = CHUNK.min(n - start);
                 inputs.load(inputs.base, start, &mut b[..len])?;
                 inputs.load(model, start, &mut x[..len])?;
-                for (i, (&x, &b)) in x[..len].iter().zip(&b[..len]).enumerate() {
+                probs.fill(inputs, model, start, &mut p[..len])?;
+                for ((&x, &b), &p) in x[..len].iter().zip(&b[..len]).zip(&p[..len]) {
                     let d = inputs.r.round(x - b).abs();
                     before += d;
-                    if rng.random::<f64>() < probs.at(inputs, model, start + i)? {
+                    if rng.random::<f64>() < p {
                         after += d;
                     }
                 }
@@ -737,8 +758,10 @@ fn weighted_chunk<R: Round>(
             rng,
         } => {
             let dtype = inputs.r.dtype();
-            for (i, ((d, &x), &b)) in d.iter_mut().zip(x).zip(b).enumerate() {
-                let p = probs.at(inputs, model, start + i)?;
+            let mut ps = [0f64; CHUNK];
+            let ps = &mut ps[..d.len()];
+            probs.fill(inputs, model, start, ps)?;
+            for (((d, &x), &b), &p) in d.iter_mut().zip(x).zip(b).zip(ps.iter()) {
                 let kept = if rng.random::<f64>() < p {
                     let delta = R::round(x - b);
                     if *inverse {
