@@ -288,8 +288,8 @@ impl MergeMethod for GeneralizedTaskArithmetic {
 
 impl GeneralizedTaskArithmetic {
     /// The chunked f32 path ([`crate::stream`]) applies: compute dtype f32/bf16/f16, and
-    /// either magnitude selection without `rescale`, a random drop (DARE, DELLA), or nothing
-    /// to sparsify (density ≥ 1).
+    /// either magnitude selection, a random drop (DARE, DELLA), or nothing to sparsify
+    /// (density ≥ 1).
     fn streamable(&self, call: &MergeCall<'_>) -> Result<Option<Rounder>, RError> {
         let Some(r) = Rounder::of(call.float_compute_dtype()?) else {
             return Ok(None);
@@ -305,7 +305,7 @@ impl GeneralizedTaskArithmetic {
             self.variant.sparsification,
             Sparsification::Magnitude | Sparsification::MagnitudeOutliers
         );
-        if magnitude && !call.params.bool("rescale")? {
+        if magnitude {
             return Ok(Some(r));
         }
         // DARE and DELLA: random drops, with either rescale rule.
@@ -362,6 +362,7 @@ impl GeneralizedTaskArithmetic {
                     lo: 0,
                     hi: 0,
                     descending: true,
+                    rescale: false,
                 })
             } else if density >= 1.0 || random {
                 None
@@ -373,12 +374,14 @@ impl GeneralizedTaskArithmetic {
                             lo,
                             hi,
                             descending: false,
+                            rescale: rescale.is_some(),
                         }
                     }
                     _ => Band {
                         lo: 0,
                         hi: sparsify::top_k_count(n, density),
                         descending: true,
+                        rescale: rescale.is_some(),
                     },
                 })
             };
@@ -656,11 +659,10 @@ mod tests {
                     if !variant.is_random() {
                         global = global.with("tie_break", ties);
                     }
+                    // With and without rescaling (random drops: by either rule).
+                    global = global.with("rescale", case % 3 != 2);
                     if variant.is_random() {
-                        // With and without rescaling, by either rule.
-                        global = global
-                            .with("rescale", case % 3 != 2)
-                            .with("rescale_rule", ["l1", "inverse_keep_prob"][opt]);
+                        global = global.with("rescale_rule", ["l1", "inverse_keep_prob"][opt]);
                     }
                     if variant.consensus {
                         global = global.with("consensus_method", ["sum", "count"][opt]);

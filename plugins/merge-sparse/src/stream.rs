@@ -91,6 +91,8 @@ pub struct Band {
     pub hi: usize,
     /// Sort direction: largest magnitudes first.
     pub descending: bool,
+    /// Rescale the kept elements to the task vector's L1 norm (mergekit's `rescale`).
+    pub rescale: bool,
 }
 
 /// A random drop of one task vector: element i is kept when the i-th uniform draw of `rng`
@@ -390,6 +392,8 @@ enum Selection {
         hi_split: bool,
         /// One bit per element: kept, for the elements whose key is a split one.
         tied: Vec<u64>,
+        /// `‖δ‖₁ / ‖mask·δ‖₁` rounded to the compute dtype, when `rescale` applies.
+        factor: Option<f32>,
     },
 }
 
@@ -645,14 +649,71 @@ impl Selection {
                 }
             }
         }
-        Ok(Selection::Band {
+        let mut sel = Selection::Band {
             descending: desc,
             lo_key,
             hi_key,
             lo_split,
             hi_split,
             tied,
-        })
+            factor: None,
+        };
+        if band.rescale {
+            sel.rescale_l1(inputs, model, n)?;
+        }
+        Ok(sel)
+    }
+
+    /// mergekit's `rescale` of a band: one pass sums `|δ|` and `|mask·δ|` in element order
+    /// (in `f32`, as the `f64` path does) and sets the factor the combine multiplies by.
+    fn rescale_l1(
+        &mut self,
+        inputs: &Inputs<'_, '_>,
+        model: &TensorRef<'_>,
+        n: usize,
+    ) -> Result<(), RError> {
+        let Selection::Band {
+            descending,
+            lo_key,
+            hi_key,
+            lo_split,
+            hi_split,
+            tied,
+            factor,
+        } = self
+        else {
+            return Ok(());
+        };
+        let (mut b, mut x) = (vec![0f32; CHUNK], vec![0f32; CHUNK]);
+        let (mut before, mut after) = (0f32, 0f32);
+        for start in (0..n).step_by(CHUNK) {
+            let len = CHUNK.min(n - start);
+            inputs.load(inputs.base, start, &mut b[..len])?;
+            inputs.load(model, start, &mut x[..len])?;
+            for (i, (&x, &b)) in x[..len].iter().zip(&b[..len]).enumerate() {
+                let delta = inputs.r.round(x - b);
+                let k = sort_key(delta, *descending);
+                let edge = (*lo_split && k == *lo_key) || (*hi_split && k == *hi_key);
+                let keep = if edge {
+                    tied[(start + i) / 64] >> ((start + i) % 64) & 1 == 1
+                } else {
+                    k >= *lo_key && k <= *hi_key
+                };
+                before += delta.abs();
+                if keep {
+                    after += delta.abs();
+                }
+            }
+        }
+        let dtype = inputs.r.dtype();
+        let (before, after) = (
+            round_to(dtype, before as f64),
+            round_to(dtype, after as f64),
+        );
+        if before >= 1e-7 && after >= 1e-7 {
+            *factor = Some(round_to(dtype, before / after) as f32);
+        }
+        Ok(())
     }
 }
 
@@ -786,8 +847,11 @@ fn weighted_chunk<R: Round>(
             lo_split,
             hi_split,
             tied,
+            factor,
         } => {
             let (desc, lo, hi) = (*descending, *lo_key, *hi_key);
+            let (scaled, f) = (factor.is_some(), factor.unwrap_or(1.0));
+            let scale = |v: f32| if scaled { R::round(v * f) } else { v };
             // A split key that is not split matches nothing (keys are below 2^31).
             let lo_edge = if *lo_split { lo } else { u32::MAX };
             let hi_edge = if *hi_split { hi } else { u32::MAX };
@@ -800,7 +864,7 @@ fn weighted_chunk<R: Round>(
                 let edge = k == lo_edge || k == hi_edge;
                 let keep = k >= lo && k <= hi && !edge;
                 edges |= edge as u32;
-                *d = R::round(if keep { delta } else { 0.0 } * w);
+                *d = R::round(scale(if keep { delta } else { 0.0 }) * w);
             }
             if edges != 0 {
                 // The bitmap marks exactly the kept elements among those: visit its set
@@ -811,7 +875,7 @@ fn weighted_chunk<R: Round>(
                     while m != 0 {
                         let e = i * 64 + m.trailing_zeros() as usize;
                         m &= m - 1;
-                        d[e] = R::round(R::round(x[e] - b[e]) * w);
+                        d[e] = R::round(scale(R::round(x[e] - b[e])) * w);
                     }
                 }
             }
