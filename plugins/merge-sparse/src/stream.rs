@@ -1,6 +1,7 @@
-//! The chunked `f32` path of the magnitude-selecting methods (`ties`, `breadcrumbs`,
-//! `breadcrumbs_ties`, and every generalized task arithmetic method at density 1) when the
-//! compute dtype is `float32`, `bfloat16` or `float16` and `rescale` is off.
+//! The chunked `f32` path of the generalized task arithmetic family when the compute dtype
+//! is `float32`, `bfloat16` or `float16`: the magnitude-selecting methods (`ties`,
+//! `breadcrumbs`, `breadcrumbs_ties`), the random drops (DARE, DELLA), with or without
+//! `rescale` (the L1 factor takes one more pass), and every method at density 1.
 //!
 //! Same numbers as the whole-tensor `f64` path in [`crate::gta`], bit for bit, with a fraction
 //! of the memory and time:
