@@ -4,10 +4,12 @@
 //! to a whole tensor flattened into one vector.
 
 use mosaic_abi::{
-    AlgorithmDescriptor, Family, MergeCall, MergeMethod, ParamMap, ParamSpec, RError, TensorMut,
+    AbiDType, AlgorithmDescriptor, Family, MergeCall, MergeMethod, ParamMap, ParamSpec, RError,
+    TensorMut,
 };
 
 use crate::common::{clamp, gather, global, is_f64, norm, Real};
+use crate::torch_cpu;
 
 /// Above this |cos θ| the two vectors count as colinear and are interpolated linearly.
 pub const DOT_THRESHOLD: f64 = 0.9995;
@@ -55,6 +57,52 @@ pub fn slerp<F: Real>(t: F, v0: &[F], v1: &[F]) -> Vec<F> {
     v0.iter().zip(v1).map(|(&x, &y)| ca * x + cb * y).collect()
 }
 
+/// mergekit 0.1.5's slerp as torch runs it on the CPU in float32 (for bf16/f16 inputs, whose
+/// result is then stored in the half dtype): both tensors flattened, norms of 2^20-element
+/// chunks with torch's vector-norm kernel and then the norm of those norms, the dot as
+/// torch's float32 sums of `(x/‖x‖)·(y/‖y‖)` per chunk and then of the chunk sums, and the
+/// coefficients from glibc's `acosf`/`sinf` (what torch calls for one-element tensors). Each
+/// step is one rounded float32 operation, as in torch.
+pub fn slerp_torch(t: f32, v0: &[f32], v1: &[f32]) -> Vec<f32> {
+    const CHUNK: usize = 1 << 20;
+    let eps = EPS as f32;
+    let norm_of = |v: &[f32]| {
+        let parts: Vec<f32> = v.chunks(CHUNK).map(torch_cpu::vector_norm).collect();
+        let n = torch_cpu::vector_norm(&parts);
+        if n > eps {
+            n
+        } else {
+            1.0
+        }
+    };
+    let (na, nb) = (norm_of(v0), norm_of(v1));
+    let parts: Vec<f32> = v0
+        .chunks(CHUNK)
+        .zip(v1.chunks(CHUNK))
+        .map(|(x, y)| {
+            let prod: Vec<f32> = x
+                .iter()
+                .zip(y)
+                .map(|(&x, &y)| (x / na) * (y / nb))
+                .collect();
+            torch_cpu::sum_lastdim(&prod, prod.len())[0]
+        })
+        .collect();
+    let dot = torch_cpu::sum_lastdim(&parts, parts.len())[0].clamp(-1.0, 1.0);
+    let linear = dot.abs() > DOT_THRESHOLD as f32;
+    let theta = if linear { 0.0f32 } else { dot }.acos();
+    let sin_theta = theta.sin();
+    let (ca, cb) = if linear {
+        (1.0 - t, t)
+    } else {
+        (
+            ((1.0 - t) * theta).sin() / sin_theta,
+            (t * theta).sin() / sin_theta,
+        )
+    };
+    v0.iter().zip(v1).map(|(&x, &y)| ca * x + cb * y).collect()
+}
+
 /// `slerp` as a merge method.
 pub struct Slerp {
     params: ParamMap,
@@ -85,6 +133,12 @@ impl MergeMethod for Slerp {
     fn merge(&self, call: &MergeCall<'_>, out: &mut TensorMut<'_>) -> Result<(), RError> {
         if is_f64(call) {
             self.run::<f64>(call, out)
+        } else if matches!(call.compute_dtype, AbiDType::BF16 | AbiDType::F16) {
+            let inputs = gather::<f32>(call, out)?;
+            let base = inputs.require_base("slerp", call.name())?;
+            inputs.expect_others("slerp", call.name(), 1, Some(1))?;
+            let t = global(call, &self.params, "t").f64("t")? as f32;
+            f32::write(out, &slerp_torch(t, base, &inputs.others[0]))
         } else {
             self.run::<f32>(call, out)
         }
