@@ -16,9 +16,13 @@ use mosaic_abi::{
 };
 use mosaic_tensor::DType;
 
-use crate::gta::{combine, model_rng, parse_consensus, prepare, task_vectors, weigh, Consensus};
+use crate::gta::{
+    combine, model_rng, parse_consensus, prepare, require_base, task_vectors, weigh, Consensus,
+};
 use crate::select::{top_k_mask, TieBreak};
 use crate::sparsify::{bernoulli_mask, scale_kept};
+use crate::stream::{self, Band, Combine, ModelSpec, RandomDrop, Rounder};
+use mosaic_tensor::convert::round_to;
 
 /// Which deltas a DAREx method keeps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -135,15 +139,8 @@ impl DareX {
         Ok((consensus, ties))
     }
 
-    fn prune(
-        &self,
-        call: &MergeCall<'_>,
-        dtype: DType,
-        index: usize,
-        delta: &[f64],
-        ties: TieBreak,
-    ) -> Result<Vec<f64>, RError> {
-        let p = &call.model_params[index];
+    /// A model's `density` and rescale divisor `q` (`dare_q`'s 0 meaning `density`), checked.
+    fn density_q(&self, p: &ParamMap) -> Result<(f64, f64), RError> {
         let density = p.f64("density")?;
         let q = match p.f64("q")? {
             q if q == 0.0 && self.pruning == Pruning::Random => density,
@@ -158,6 +155,18 @@ impl DareX {
         if (q <= 0.0 || q.is_nan()) && density > 0.0 {
             return Err(RError::param("q", format!("must be positive, got {q}")));
         }
+        Ok((density, q))
+    }
+
+    fn prune(
+        &self,
+        call: &MergeCall<'_>,
+        dtype: DType,
+        index: usize,
+        delta: &[f64],
+        ties: TieBreak,
+    ) -> Result<Vec<f64>, RError> {
+        let (density, q) = self.density_q(&call.model_params[index])?;
         let keep = if density >= 1.0 {
             vec![true; delta.len()]
         } else {
@@ -189,6 +198,81 @@ impl DareX {
 
 impl MergeMethod for DareX {
     fn merge(&self, call: &MergeCall<'_>, out: &mut TensorMut<'_>) -> Result<(), RError> {
+        match Rounder::of(call.float_compute_dtype()?) {
+            Some(r) if out.numel() <= stream::MAX_ELEMENTS => self.merge_streamed(call, out, r),
+            _ => self.merge_f64(call, out),
+        }
+    }
+}
+
+impl DareX {
+    /// The chunked `f32` path ([`crate::stream`]): a random drop (`dare_q`) or a top-k band
+    /// (`dare_magnitude`), kept elements divided by q; the same bits as [`Self::merge_f64`].
+    fn merge_streamed(
+        &self,
+        call: &MergeCall<'_>,
+        out: &mut TensorMut<'_>,
+        r: Rounder,
+    ) -> Result<(), RError> {
+        call.check_shapes(out.shape())?;
+        let dtype = call.float_compute_dtype()?;
+        let base = require_base(call, Self::name(self.pruning))?;
+        let (consensus, ties) = self.options(call.params)?;
+        let n = out.numel();
+        let mut specs = Vec::new();
+        for (i, p) in call.model_params.iter().enumerate() {
+            if Some(i) == call.base_index() {
+                continue;
+            }
+            let (density, q) = self.density_q(p)?;
+            let (band, drop) = if density >= 1.0 {
+                (None, None)
+            } else {
+                match self.pruning {
+                    Pruning::Random => (
+                        None,
+                        Some(RandomDrop {
+                            density,
+                            della: None,
+                            rescale: None,
+                            rng: model_rng(call, i),
+                        }),
+                    ),
+                    Pruning::Magnitude => {
+                        let k = if density > 0.0 && n > 0 {
+                            ((density * n as f64) as usize).max(1)
+                        } else {
+                            0
+                        };
+                        let band = Band {
+                            lo: 0,
+                            hi: k,
+                            descending: true,
+                            rescale: false,
+                        };
+                        (Some(band), None)
+                    }
+                }
+            };
+            specs.push(ModelSpec {
+                index: i,
+                weight: round_to(dtype, p.f64("weight")?) as f32,
+                band,
+                drop,
+                divide: (q != 1.0).then_some(q),
+            });
+        }
+        let how = Combine {
+            consensus,
+            normalize: call.params.bool("normalize")?,
+            lambda: call.params.f64("lambda")?,
+            ties,
+        };
+        stream::merge(call, &base, out, r, &specs, how)
+    }
+
+    /// The whole-tensor `f64` path: every dtype.
+    fn merge_f64(&self, call: &MergeCall<'_>, out: &mut TensorMut<'_>) -> Result<(), RError> {
         let (dtype, base) = prepare(call, out, Self::name(self.pruning))?;
         let (consensus, ties) = self.options(call.params)?;
         let normalize = call.params.bool("normalize")?;
@@ -203,5 +287,100 @@ impl MergeMethod for DareX {
             dtype, &base, &weights, &deltas, consensus, normalize, lambda,
         );
         out.write_f64(&result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gta::tests::{bytes, data};
+    use abi_stable::std_types::{RSlice, RStr};
+    use mosaic_abi::{ParamScope, RngSeed, TensorRef};
+
+    /// The chunked path equals the f64 path bit for bit: both prunings, q = 1 and q ≠ 1,
+    /// densities 0 to 1, every consensus, three dtypes, one chunk and several.
+    #[test]
+    fn streamed_path_equals_f64_path() {
+        let mut checked = 0;
+        for pruning in [Pruning::Random, Pruning::Magnitude] {
+            let d = DareX::descriptor(pruning);
+            for (case, shape) in [[37u64, 29], [3, 8200]].into_iter().enumerate() {
+                let n = (shape[0] * shape[1]) as usize;
+                for dtype in [DType::BF16, DType::F16, DType::F32] {
+                    for (opt, consensus) in ["none", "sum", "count"].into_iter().enumerate() {
+                        let base = data(n, 3 + case as u64, 40, 0.01);
+                        let base_bytes = bytes(dtype, &base);
+                        let models: Vec<Vec<u8>> = (0..3u64)
+                            .map(|i| {
+                                let delta = data(n, 10 * i + 7, 6 + i, 0.002);
+                                let x: Vec<f32> =
+                                    base.iter().zip(&delta).map(|(b, d)| b + d).collect();
+                                bytes(dtype, &x)
+                            })
+                            .collect();
+                        let refs: Vec<TensorRef<'_>> = models
+                            .iter()
+                            .map(|b| TensorRef::new(dtype, &shape, b).unwrap())
+                            .collect();
+                        let per_model: Vec<ParamMap> = (0..3)
+                            .map(|i| {
+                                ParamMap::new()
+                                    .with("weight", [0.3, -0.7, 1.1][i])
+                                    .with(
+                                        "density",
+                                        [[0.5, 1.0, 0.0], [0.31, 0.07, 1.0]][opt % 2][i],
+                                    )
+                                    .with("q", {
+                                        // dare_q's 0 means q = density.
+                                        let q0 = if pruning == Pruning::Random { 0.0 } else { 1.5 };
+                                        [[q0, 0.8, 1.0], [1.0, 0.45, 2.0]][case][i]
+                                    })
+                                    .resolve(&d.params, ParamScope::PerModel)
+                                    .unwrap()
+                            })
+                            .collect();
+                        let mut global = ParamMap::new()
+                            .with("consensus", consensus)
+                            .with("normalize", opt != 1)
+                            .with("lambda", if opt == 2 { 0.7 } else { 1.0 });
+                        if pruning == Pruning::Magnitude {
+                            global = global.with("tie_break", ["torch", "index"][case]);
+                        }
+                        let global = global.resolve(&d.params, ParamScope::Global).unwrap();
+                        let call = MergeCall {
+                            tensor_name: RStr::from_str("t"),
+                            base: Some(TensorRef::new(dtype, &shape, &base_bytes).unwrap()).into(),
+                            models: RSlice::from_slice(&refs),
+                            base_index: None.into(),
+                            model_params: RSlice::from_slice(&per_model),
+                            params: &global,
+                            compute_dtype: dtype.into(),
+                            seed: RngSeed::from_u64(9),
+                        };
+                        let m = DareX::new(pruning, &global).unwrap();
+                        let r = Rounder::of(dtype).unwrap();
+                        let mut fast = vec![0u8; n * dtype.size_of()];
+                        let mut slow = fast.clone();
+                        m.merge_streamed(
+                            &call,
+                            &mut TensorMut::new(dtype, &shape, &mut fast).unwrap(),
+                            r,
+                        )
+                        .unwrap();
+                        m.merge_f64(
+                            &call,
+                            &mut TensorMut::new(dtype, &shape, &mut slow).unwrap(),
+                        )
+                        .unwrap();
+                        assert!(
+                            fast == slow,
+                            "{pruning:?} {dtype:?} {consensus} case {case}"
+                        );
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 36);
     }
 }

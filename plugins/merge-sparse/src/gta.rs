@@ -390,6 +390,7 @@ impl GeneralizedTaskArithmetic {
                 weight: round_to(dtype, p.f64("weight")?) as f32,
                 band,
                 drop,
+                divide: None,
             });
         }
         let how = Combine {
@@ -443,7 +444,10 @@ pub(crate) fn prepare(
 }
 
 /// The call's base model, or an error naming the tensor and `method`.
-fn require_base<'a>(call: &MergeCall<'a>, method: &str) -> Result<TensorRef<'a>, RError> {
+pub(crate) fn require_base<'a>(
+    call: &MergeCall<'a>,
+    method: &str,
+) -> Result<TensorRef<'a>, RError> {
     call.base().ok_or_else(|| {
         RError::input(format!(
             "tensor `{}`: {method} requires a base model (`base_model`)",
@@ -581,13 +585,13 @@ pub(crate) fn sign(x: f64) -> i64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use abi_stable::std_types::{RSlice, RStr};
     use mosaic_abi::{ParamScope, RngSeed, TensorRef};
 
     /// Values on a coarse grid, so that equal magnitudes straddle every cut.
-    fn data(n: usize, seed: u64, levels: u64, scale: f32) -> Vec<f32> {
+    pub(crate) fn data(n: usize, seed: u64, levels: u64, scale: f32) -> Vec<f32> {
         let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
         (0..n)
             .map(|_| {
@@ -600,7 +604,7 @@ mod tests {
             .collect()
     }
 
-    fn bytes(dtype: DType, v: &[f32]) -> Vec<u8> {
+    pub(crate) fn bytes(dtype: DType, v: &[f32]) -> Vec<u8> {
         let mut b = vec![0u8; v.len() * dtype.size_of()];
         mosaic_tensor::convert::f32_to_bytes(v, dtype, &mut b).unwrap();
         b

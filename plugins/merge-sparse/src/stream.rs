@@ -135,6 +135,9 @@ pub struct ModelSpec {
     pub band: Option<Band>,
     /// A random drop instead of a band.
     pub drop: Option<RandomDrop>,
+    /// Divide each kept element by this (rounded to the compute dtype), as DAREx's `1/q`
+    /// rescale ([`crate::sparsify::scale_kept`]).
+    pub divide: Option<f64>,
 }
 
 /// How the weighted task vectors are combined (mergekit's generalized task arithmetic).
@@ -221,7 +224,16 @@ fn merge_in(
     }
     let models: Vec<&TensorRef<'_>> = specs.iter().map(|s| &call.models[s.index]).collect();
     let weights: Vec<f32> = specs.iter().map(|s| s.weight).collect();
-    combine(&inputs, &models, &weights, &mut selections, how, out)
+    let divides: Vec<Option<f64>> = specs.iter().map(|s| s.divide).collect();
+    combine(
+        &inputs,
+        &models,
+        &weights,
+        &divides,
+        &mut selections,
+        how,
+        out,
+    )
 }
 
 thread_local! {
@@ -777,14 +789,16 @@ fn combine(
     inputs: &Inputs<'_, '_>,
     models: &[&TensorRef<'_>],
     weights: &[f32],
+    divides: &[Option<f64>],
     selections: &mut [Selection],
     how: Combine,
     out: &mut TensorMut<'_>,
 ) -> Result<(), RError> {
+    let w = (weights, divides);
     match inputs.r {
-        Rounder::F32 => combine_in::<ToF32>(inputs, models, weights, selections, how, out),
-        Rounder::BF16 => combine_in::<ToBf16>(inputs, models, weights, selections, how, out),
-        Rounder::F16 => combine_in::<ToF16>(inputs, models, weights, selections, how, out),
+        Rounder::F32 => combine_in::<ToF32>(inputs, models, w, selections, how, out),
+        Rounder::BF16 => combine_in::<ToBf16>(inputs, models, w, selections, how, out),
+        Rounder::F16 => combine_in::<ToF16>(inputs, models, w, selections, how, out),
     }
 }
 
@@ -800,12 +814,23 @@ fn weighted_chunk<R: Round>(
     sel: &mut Selection,
     start: usize,
     w: f32,
+    divide: Option<f64>,
     d: &mut [f32],
 ) -> Result<(), RError> {
+    let dtype = inputs.r.dtype();
+    // DAREx's `1/q`: kept elements divided by q in f64, rounded to the compute dtype.
+    let (divided, q) = (divide.is_some(), divide.unwrap_or(1.0));
+    let div = |v: f32| {
+        if divided {
+            round_to(dtype, v as f64 / q) as f32
+        } else {
+            v
+        }
+    };
     match sel {
         Selection::All => {
             for ((d, &x), &b) in d.iter_mut().zip(x).zip(b) {
-                *d = R::round(R::round(x - b) * w);
+                *d = R::round(div(R::round(x - b)) * w);
             }
         }
         Selection::None => {
@@ -819,13 +844,12 @@ fn weighted_chunk<R: Round>(
             inverse,
             rng,
         } => {
-            let dtype = inputs.r.dtype();
             let mut ps = [0f64; CHUNK];
             let ps = &mut ps[..d.len()];
             probs.fill(inputs, model, start, ps)?;
             for (((d, &x), &b), &p) in d.iter_mut().zip(x).zip(b).zip(ps.iter()) {
                 let kept = if rng.random::<f64>() < p {
-                    let delta = R::round(x - b);
+                    let delta = div(R::round(x - b));
                     if *inverse {
                         round_to(dtype, delta as f64 / p) as f32
                     } else {
@@ -865,7 +889,7 @@ fn weighted_chunk<R: Round>(
                 let edge = k == lo_edge || k == hi_edge;
                 let keep = k >= lo && k <= hi && !edge;
                 edges |= edge as u32;
-                *d = R::round(scale(if keep { delta } else { 0.0 }) * w);
+                *d = R::round(scale(if keep { div(delta) } else { 0.0 }) * w);
             }
             if edges != 0 {
                 // The bitmap marks exactly the kept elements among those: visit its set
@@ -876,7 +900,7 @@ fn weighted_chunk<R: Round>(
                     while m != 0 {
                         let e = i * 64 + m.trailing_zeros() as usize;
                         m &= m - 1;
-                        d[e] = R::round(scale(R::round(x[e] - b[e])) * w);
+                        d[e] = R::round(scale(div(R::round(x[e] - b[e]))) * w);
                     }
                 }
             }
@@ -889,7 +913,7 @@ fn weighted_chunk<R: Round>(
 fn combine_in<R: Round>(
     inputs: &Inputs<'_, '_>,
     models: &[&TensorRef<'_>],
-    weights: &[f32],
+    (weights, divides): (&[f32], &[Option<f64>]),
     selections: &mut [Selection],
     how: Combine,
     out: &mut TensorMut<'_>,
@@ -917,7 +941,8 @@ fn combine_in<R: Round>(
         for (j, (model, sel)) in models.iter().zip(selections.iter_mut()).enumerate() {
             inputs.load(model, start, &mut x[..len])?;
             let d = &mut deltas[j * CHUNK..j * CHUNK + len];
-            weighted_chunk::<R>(inputs, model, &x[..len], b, sel, start, weights[j], d)?;
+            let (w, q) = (weights[j], divides[j]);
+            weighted_chunk::<R>(inputs, model, &x[..len], b, sel, start, w, q, d)?;
         }
         let (sum, div) = (&mut sum[..len], &mut div[..len]);
         let positive = &mut positive[..len];
