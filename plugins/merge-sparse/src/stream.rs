@@ -393,6 +393,8 @@ enum Selection {
         /// Inverse-keep-probability rule: kept elements divided by their `p_i`.
         inverse: bool,
         rng: Box<ChaCha20Rng>,
+        /// Scratch for one chunk's probabilities.
+        ps: Vec<f64>,
     },
     Band {
         descending: bool,
@@ -536,6 +538,7 @@ impl Selection {
             factor,
             inverse: drop.rescale == Some(RescaleRule::InverseKeepProb),
             rng: Box::new(drop.rng.clone()),
+            ps: vec![0.0; CHUNK],
         })
     }
 
@@ -828,9 +831,14 @@ fn weighted_chunk<R: Round>(
         }
     };
     match sel {
-        Selection::All => {
+        Selection::All if divided => {
             for ((d, &x), &b) in d.iter_mut().zip(x).zip(b) {
                 *d = R::round(div(R::round(x - b)) * w);
+            }
+        }
+        Selection::All => {
+            for ((d, &x), &b) in d.iter_mut().zip(x).zip(b) {
+                *d = R::round(R::round(x - b) * w);
             }
         }
         Selection::None => {
@@ -843,8 +851,8 @@ fn weighted_chunk<R: Round>(
             factor,
             inverse,
             rng,
+            ps,
         } => {
-            let mut ps = [0f64; CHUNK];
             let ps = &mut ps[..d.len()];
             probs.fill(inputs, model, start, ps)?;
             for (((d, &x), &b), &p) in d.iter_mut().zip(x).zip(b).zip(ps.iter()) {
@@ -882,15 +890,22 @@ fn weighted_chunk<R: Round>(
             let hi_edge = if *hi_split { hi } else { u32::MAX };
             // Branch-free (vectorizes): elements at a split key are dropped here and
             // decided below from the bitmap.
-            let mut edges = 0u32;
-            for ((d, &x), &b) in d.iter_mut().zip(x).zip(b) {
-                let delta = R::round(x - b);
-                let k = sort_key(delta, desc);
-                let edge = k == lo_edge || k == hi_edge;
-                let keep = k >= lo && k <= hi && !edge;
-                edges |= edge as u32;
-                *d = R::round(scale(if keep { div(delta) } else { 0.0 }) * w);
-            }
+            let keys = BandKeys {
+                descending: desc,
+                lo,
+                hi,
+                lo_edge,
+                hi_edge,
+            };
+            // One loop per combination, so that the common one (no rescale, no divisor)
+            // has nothing but the band test and vectorizes.
+            let by = |v: f32| R::round(v * f);
+            let edges = match (scaled, divided) {
+                (false, false) => band_chunk::<R>(x, b, d, keys, w, |v| v, |v| v),
+                (true, false) => band_chunk::<R>(x, b, d, keys, w, by, |v| v),
+                (false, true) => band_chunk::<R>(x, b, d, keys, w, |v| v, div),
+                (true, true) => band_chunk::<R>(x, b, d, keys, w, by, div),
+            };
             if edges != 0 {
                 // The bitmap marks exactly the kept elements among those: visit its set
                 // bits in this chunk (chunks start at multiples of 64).
@@ -907,6 +922,41 @@ fn weighted_chunk<R: Round>(
         }
     }
     Ok(())
+}
+
+/// The keys a band keeps: strictly inside `lo..=hi` and not at an edge.
+#[derive(Clone, Copy)]
+struct BandKeys {
+    descending: bool,
+    lo: u32,
+    hi: u32,
+    lo_edge: u32,
+    hi_edge: u32,
+}
+
+/// `d = round(scale(kept(δ)) · w)` for the elements a band keeps (0 for the others), with
+/// `δ = round(x − b)`; elements at a split key are dropped here (branch-free, so the loop
+/// vectorizes). Returns nonzero when some element sits at an edge.
+#[inline(always)]
+fn band_chunk<R: Round>(
+    x: &[f32],
+    b: &[f32],
+    d: &mut [f32],
+    keys: BandKeys,
+    w: f32,
+    scale: impl Fn(f32) -> f32,
+    kept: impl Fn(f32) -> f32,
+) -> u32 {
+    let mut edges = 0u32;
+    for ((d, &x), &b) in d.iter_mut().zip(x).zip(b) {
+        let delta = R::round(x - b);
+        let k = sort_key(delta, keys.descending);
+        let edge = k == keys.lo_edge || k == keys.hi_edge;
+        let keep = k >= keys.lo && k <= keys.hi && !edge;
+        edges |= edge as u32;
+        *d = R::round(scale(if keep { kept(delta) } else { 0.0 }) * w);
+    }
+    edges
 }
 
 #[inline(always)]
