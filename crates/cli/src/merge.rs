@@ -124,8 +124,5 @@ pub fn run(args: MergeArgs) -> Result<()> {
             secs
         );
     }
-    // The plan holds the memory maps of every input: the process is about to exit, which
-    // releases them at once, faster than unmapping them one by one.
-    std::mem::forget(plan);
     Ok(())
 }

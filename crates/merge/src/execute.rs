@@ -154,6 +154,7 @@ fn write_all(
     order.sort_by_key(|t| std::cmp::Reverse(t.shape.iter().product::<usize>()));
     let next = AtomicUsize::new(0);
     let failed = std::sync::Mutex::new(None::<MergeError>);
+    let models = plan.model_set().models();
     pool.broadcast(|_| {
         // This worker's output buffer, reused from tensor to tensor.
         let mut buf = Aligned::new(0);
@@ -166,7 +167,6 @@ fn write_all(
             });
             // Unmap this tensor's inputs now (in parallel, and keeping RSS down) rather
             // than all of them at exit.
-            let models = plan.model_set().models();
             for i in t.models.iter().chain(t.base.iter()) {
                 models[i.model].checkpoint.release(&i.tensor);
             }

@@ -127,7 +127,7 @@ pub fn clamp<F: Real>(x: F, lo: F, hi: F) -> F {
 /// One tensor input read into the compute type; half-precision compute dtypes first round the
 /// values to that dtype, as mergekit's loader does.
 fn load<F: Real>(t: &TensorRef<'_>, dtype: AbiDType) -> Vec<F> {
-    if matches!(dtype, AbiDType::BF16 | AbiDType::F16) {
+    if is_half(dtype) {
         t.to_f64_in(dtype.into()).into_iter().map(F::of).collect()
     } else {
         F::read(t)
@@ -247,6 +247,12 @@ pub fn global<'a>(call: &'a MergeCall<'a>, ctor: &'a ParamMap, key: &str) -> &'a
 /// Whether the computation runs in `f64` (mergekit's `dtype: float64`).
 pub fn is_f64(call: &MergeCall<'_>) -> bool {
     call.compute_dtype == AbiDType::F64
+}
+
+/// Whether the merge dtype is `bfloat16` or `float16` (torch computes in `f32` and rounds
+/// each result to it).
+pub fn is_half(dtype: AbiDType) -> bool {
+    matches!(dtype, AbiDType::BF16 | AbiDType::F16)
 }
 
 /// Rounds an operation's result the way torch stores it in the merge dtype: a no-op for

@@ -5,11 +5,10 @@
 //! Math. 30 (1977); mergekit cites arXiv:2603.04972.
 
 use mosaic_abi::{
-    AbiDType, AlgorithmDescriptor, Family, MergeCall, MergeMethod, ParamMap, ParamSpec, RError,
-    TensorMut,
+    AlgorithmDescriptor, Family, MergeCall, MergeMethod, ParamMap, ParamSpec, RError, TensorMut,
 };
 
-use crate::common::{clamp, dot, gather_all, global, is_f64, norm, Real, Rounding};
+use crate::common::{clamp, dot, gather_all, global, is_f64, is_half, norm, Real, Rounding};
 use crate::torch_cpu::{dot_half, vector_norm};
 
 /// The descriptor: global `max_iter` and `tol`; the base model's role is ignored (it is just
@@ -272,7 +271,7 @@ impl MergeMethod for Karcher {
     fn merge(&self, call: &MergeCall<'_>, out: &mut TensorMut<'_>) -> Result<(), RError> {
         if is_f64(call) {
             self.run::<f64>(call, out)
-        } else if matches!(call.compute_dtype, AbiDType::BF16 | AbiDType::F16) {
+        } else if is_half(call.compute_dtype) {
             self.run_half(call, out)
         } else {
             self.run::<f32>(call, out)

@@ -4,11 +4,10 @@
 //! to a whole tensor flattened into one vector.
 
 use mosaic_abi::{
-    AbiDType, AlgorithmDescriptor, Family, MergeCall, MergeMethod, ParamMap, ParamSpec, RError,
-    TensorMut,
+    AlgorithmDescriptor, Family, MergeCall, MergeMethod, ParamMap, ParamSpec, RError, TensorMut,
 };
 
-use crate::common::{clamp, gather, global, is_f64, norm, Real};
+use crate::common::{clamp, gather, global, is_f64, is_half, norm, Real};
 use crate::torch_cpu;
 
 /// Above this |cos θ| the two vectors count as colinear and are interpolated linearly.
@@ -133,7 +132,7 @@ impl MergeMethod for Slerp {
     fn merge(&self, call: &MergeCall<'_>, out: &mut TensorMut<'_>) -> Result<(), RError> {
         if is_f64(call) {
             self.run::<f64>(call, out)
-        } else if matches!(call.compute_dtype, AbiDType::BF16 | AbiDType::F16) {
+        } else if is_half(call.compute_dtype) {
             let inputs = gather::<f32>(call, out)?;
             let base = inputs.require_base("slerp", call.name())?;
             inputs.expect_others("slerp", call.name(), 1, Some(1))?;

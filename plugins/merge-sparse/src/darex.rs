@@ -198,9 +198,9 @@ impl DareX {
 
 impl MergeMethod for DareX {
     fn merge(&self, call: &MergeCall<'_>, out: &mut TensorMut<'_>) -> Result<(), RError> {
-        match Rounder::of(call.float_compute_dtype()?) {
-            Some(r) if out.numel() <= stream::MAX_ELEMENTS => self.merge_streamed(call, out, r),
-            _ => self.merge_f64(call, out),
+        match stream::rounder(call, out.numel())? {
+            Some(r) => self.merge_streamed(call, out, r),
+            None => self.merge_f64(call, out),
         }
     }
 }

@@ -279,7 +279,8 @@ impl GeneralizedTaskArithmetic {
 
 impl MergeMethod for GeneralizedTaskArithmetic {
     fn merge(&self, call: &MergeCall<'_>, out: &mut TensorMut<'_>) -> Result<(), RError> {
-        match self.streamable(call)? {
+        // Every member of the family streams in float32/bfloat16/float16.
+        match stream::rounder(call, out.numel())? {
             Some(r) => self.merge_streamed(call, out, r),
             None => self.merge_f64(call, out),
         }
@@ -287,39 +288,6 @@ impl MergeMethod for GeneralizedTaskArithmetic {
 }
 
 impl GeneralizedTaskArithmetic {
-    /// The chunked f32 path ([`crate::stream`]) applies: compute dtype f32/bf16/f16, and
-    /// either magnitude selection, a random drop (DARE, DELLA), or nothing to sparsify
-    /// (density ≥ 1).
-    fn streamable(&self, call: &MergeCall<'_>) -> Result<Option<Rounder>, RError> {
-        let Some(r) = Rounder::of(call.float_compute_dtype()?) else {
-            return Ok(None);
-        };
-        if call
-            .models
-            .first()
-            .is_some_and(|m| m.numel() > stream::MAX_ELEMENTS)
-        {
-            return Ok(None);
-        }
-        let magnitude = matches!(
-            self.variant.sparsification,
-            Sparsification::Magnitude | Sparsification::MagnitudeOutliers
-        );
-        if magnitude {
-            return Ok(Some(r));
-        }
-        // DARE and DELLA: random drops, with either rescale rule.
-        if self.variant.is_random() {
-            return Ok(Some(r));
-        }
-        for (i, p) in call.model_params.iter().enumerate() {
-            if Some(i) != call.base_index() && p.f64("density")? < 1.0 {
-                return Ok(None);
-            }
-        }
-        Ok(Some(r))
-    }
-
     fn merge_streamed(
         &self,
         call: &MergeCall<'_>,
@@ -348,23 +316,14 @@ impl GeneralizedTaskArithmetic {
                 }
                 _ => None,
             };
-            // DELLA at density ≤ 0 keeps nothing (and draws nothing), as the f64 path does.
-            let della_none =
-                self.variant.sparsification == Sparsification::DellaMagprune && density <= 0.0;
-            let drop = (random && density < 1.0 && !della_none).then(|| RandomDrop {
+            // (At density ≤ 0 every draw drops, as the f64 path's empty mask does.)
+            let drop = (random && density < 1.0).then(|| RandomDrop {
                 density,
                 della,
                 rescale,
                 rng: model_rng(call, i),
             });
-            let band = if della_none {
-                Some(Band {
-                    lo: 0,
-                    hi: 0,
-                    descending: true,
-                    rescale: false,
-                })
-            } else if density >= 1.0 || random {
+            let band = if density >= 1.0 || random {
                 None
             } else {
                 Some(match self.variant.sparsification {
@@ -650,7 +609,7 @@ pub(crate) mod tests {
                         .map(|i| {
                             let mut p = ParamMap::new()
                                 .with("weight", [0.3, -0.7, 1.1, 0.45, -0.2][i])
-                                .with("density", [0.5, 0.31, 0.07, 0.9, 0.5][i]);
+                                .with("density", [0.5, 0.31, 0.07, 0.9, 0.0][i]);
                             if della {
                                 p = p.with("epsilon", 0.05);
                             }
@@ -687,7 +646,7 @@ pub(crate) mod tests {
                         compute_dtype: dtype.into(),
                         seed: RngSeed::from_u64(3),
                     };
-                    let r = gta.streamable(&call).unwrap().expect("streamable");
+                    let r = stream::rounder(&call, n).unwrap().expect("streamable");
                     let mut fast = vec![0u8; n * dtype.size_of()];
                     let mut slow = fast.clone();
                     gta.merge_streamed(

@@ -36,10 +36,23 @@ impl RescaleRule {
     }
 }
 
-/// L1 sum as torch computes `x.abs().sum()`: accumulated in f32 (f64), rounded to `dtype`.
+/// L1 sum as torch computes `x.abs().sum()`: accumulated in f32 (f64), not yet rounded to the
+/// dtype ([`l1_factor`] does that).
 fn l1(dtype: DType, x: &[f64]) -> f64 {
     let acc = accumulator(dtype);
-    round_to(dtype, x.iter().fold(0.0, |s, v| round_to(acc, s + v.abs())))
+    x.iter().fold(0.0, |s, v| round_to(acc, s + v.abs()))
+}
+
+/// mergekit's L1 rescale factor `‖δ‖₁ / ‖mask·δ‖₁` from the two accumulated sums: each rounded
+/// to `dtype`, no factor when either is below 1e-7, else the quotient rounded to `dtype`.
+/// Shared by the whole-tensor path and the chunked one ([`crate::stream`]).
+pub(crate) fn l1_factor(dtype: DType, before: f64, after: f64) -> Option<f64> {
+    let (before, after) = (round_to(dtype, before), round_to(dtype, after));
+    if before < 1e-7 || after < 1e-7 {
+        None
+    } else {
+        Some(round_to(dtype, before / after))
+    }
 }
 
 /// `mask · δ`, rescaled to δ's L1 norm when `rescale` (mergekit's `rescaled_masked_tensor`).
@@ -52,12 +65,9 @@ fn masked_l1(dtype: DType, delta: &[f64], keep: &[bool], rescale: bool) -> Vec<f
     if !rescale {
         return masked;
     }
-    let before = l1(dtype, delta);
-    let after = l1(dtype, &masked);
-    if before < 1e-7 || after < 1e-7 {
+    let Some(factor) = l1_factor(dtype, l1(dtype, delta), l1(dtype, &masked)) else {
         return masked;
-    }
-    let factor = round_to(dtype, before / after);
+    };
     masked
         .iter()
         .map(|&m| round_to(dtype, m * factor))
@@ -184,6 +194,32 @@ pub(crate) fn della_check(density: f64, epsilon: f64) -> Result<(), RError> {
     Ok(())
 }
 
+/// DELLA's keep probabilities of one `[m, inner]` slice (`probs`, `m·inner` entries), from
+/// the magnitude key of each of its elements: ranked along `m` (ties by index),
+/// `p = density − epsilon + 2·epsilon·rank/(m − 1)`; left as they are when `m < 2`.
+pub(crate) fn della_slice_probs(
+    key: impl Fn(usize) -> u32,
+    m: usize,
+    inner: usize,
+    density: f64,
+    epsilon: f64,
+    probs: &mut [f64],
+) {
+    if m < 2 {
+        return;
+    }
+    let mut keys = vec![0u32; m];
+    for j in 0..inner {
+        for (r, k) in keys.iter_mut().enumerate() {
+            *k = key(r * inner + j);
+        }
+        for (r, rank) in stable_ranks(&keys).into_iter().enumerate() {
+            let norm = rank as f64 / (m - 1) as f64;
+            probs[r * inner + j] = (density - epsilon) + norm * 2.0 * epsilon;
+        }
+    }
+}
+
 /// The `[outer, m, inner]` view DELLA ranks along `m`: dimension 1 of the tensor (the whole
 /// vector for 1-D tensors).
 pub(crate) fn della_view(shape: &[u64], n: usize) -> (usize, usize, usize) {
@@ -223,21 +259,17 @@ pub fn della_magprune(
     della_check(density, epsilon)?;
     let (outer, m, inner) = della_view(shape, delta.len());
     let mut probs = vec![density; delta.len()];
-    let mut keys = vec![0u32; m];
+    let slice = m * inner;
     for o in 0..outer {
-        for j in 0..inner {
-            let at = |r: usize| (o * m + r) * inner + j;
-            for (r, k) in keys.iter_mut().enumerate() {
-                *k = magnitude_key(delta[at(r)]);
-            }
-            if m < 2 {
-                continue;
-            }
-            for (r, rank) in stable_ranks(&keys).into_iter().enumerate() {
-                let norm = rank as f64 / (m - 1) as f64;
-                probs[at(r)] = (density - epsilon) + norm * 2.0 * epsilon;
-            }
-        }
+        let at = o * slice;
+        della_slice_probs(
+            |i| magnitude_key(delta[at + i]),
+            m,
+            inner,
+            density,
+            epsilon,
+            &mut probs[at..at + slice],
+        );
     }
     let keep: Vec<bool> = probs.iter().map(|&p| rng.random::<f64>() < p).collect();
     Ok(rescale_random(dtype, delta, &keep, rescale, rule, |i| {

@@ -30,9 +30,10 @@ use rand::Rng;
 use rand_chacha::ChaCha20Rng;
 
 use crate::gta::Consensus;
+use crate::select::magnitude_key;
 use crate::select::TieBreak;
-use crate::sparsify::RescaleRule;
-use crate::torch_order::{partial_sort_band_tracked, Tracked, MARK};
+use crate::sparsify::{della_slice_probs, l1_factor, RescaleRule};
+use crate::torch_order::{partial_sort_band_tracked, Tracked};
 
 /// The largest tensor this path takes (2^30 elements: the torch replay's items hold an
 /// element index in 30 bits); larger ones take the `f64` path.
@@ -153,6 +154,12 @@ pub struct Combine {
     pub ties: TieBreak,
 }
 
+/// The rounder of the call's compute dtype when this path can merge it: `float32`,
+/// `bfloat16` or `float16`, and at most [`MAX_ELEMENTS`] elements (`n`).
+pub fn rounder(call: &MergeCall<'_>, n: usize) -> Result<Option<Rounder>, RError> {
+    Ok(Rounder::of(call.float_compute_dtype()?).filter(|_| n <= MAX_ELEMENTS))
+}
+
 /// Merge `call` into `out` (whose dtype must be the compute dtype of `r`).
 ///
 /// On x86-64 CPUs with AVX2 the whole path runs as code compiled for AVX2 (chosen at run
@@ -223,17 +230,7 @@ fn merge_in(
         KEYS.set(keys);
     }
     let models: Vec<&TensorRef<'_>> = specs.iter().map(|s| &call.models[s.index]).collect();
-    let weights: Vec<f32> = specs.iter().map(|s| s.weight).collect();
-    let divides: Vec<Option<f64>> = specs.iter().map(|s| s.divide).collect();
-    combine(
-        &inputs,
-        &models,
-        &weights,
-        &divides,
-        &mut selections,
-        how,
-        out,
-    )
+    combine(&inputs, &models, specs, &mut selections, how, out)
 }
 
 thread_local! {
@@ -463,17 +460,9 @@ impl Probs {
             inputs.load(inputs.base, start, &mut b)?;
             inputs.load(model, start, &mut x)?;
             self.p.resize(len, 0.0);
-            let mut keys = vec![0u32; m];
-            for j in 0..inner {
-                for (r, k) in keys.iter_mut().enumerate() {
-                    let at = r * inner + j;
-                    *k = inputs.r.round(x[at] - b[at]).to_bits() & 0x7fff_ffff;
-                }
-                for (r, rank) in crate::select::stable_ranks(&keys).into_iter().enumerate() {
-                    let norm = rank as f64 / (m - 1) as f64;
-                    self.p[r * inner + j] = (self.density - epsilon) + norm * 2.0 * epsilon;
-                }
-            }
+            let r = inputs.r;
+            let key = |i: usize| magnitude_key(r.round(x[i] - b[i]) as f64);
+            della_slice_probs(key, m, inner, self.density, epsilon, &mut self.p);
             self.slice = slice;
         }
         Ok(self.p[e - slice * len])
@@ -524,14 +513,7 @@ impl Selection {
                     }
                 }
             }
-            let dtype = inputs.r.dtype();
-            let (before, after) = (
-                round_to(dtype, before as f64),
-                round_to(dtype, after as f64),
-            );
-            if before >= 1e-7 && after >= 1e-7 {
-                factor = Some(round_to(dtype, before / after) as f32);
-            }
+            factor = l1_factor(inputs.r.dtype(), before as f64, after as f64).map(|f| f as f32);
         }
         Ok(Selection::Random {
             probs: Box::new(probs()),
@@ -650,9 +632,7 @@ impl Selection {
                     };
                     partial_sort_band_tracked(keys, lo, hi, tracked);
                     for (blk, block) in keys[lo..hi].chunks(64).enumerate() {
-                        let mut m = mask_of(block, |it| {
-                            it & MARK != 0 || it == tracked.lo || it == tracked.hi
-                        });
+                        let mut m = mask_of(block, |it| tracked.tracks(it));
                         while m != 0 {
                             let i = m.trailing_zeros() as usize;
                             m &= m - 1;
@@ -721,14 +701,7 @@ impl Selection {
                 }
             }
         }
-        let dtype = inputs.r.dtype();
-        let (before, after) = (
-            round_to(dtype, before as f64),
-            round_to(dtype, after as f64),
-        );
-        if before >= 1e-7 && after >= 1e-7 {
-            *factor = Some(round_to(dtype, before / after) as f32);
-        }
+        *factor = l1_factor(inputs.r.dtype(), before as f64, after as f64).map(|f| f as f32);
         Ok(())
     }
 }
@@ -791,17 +764,15 @@ impl Round for ToF16 {
 fn combine(
     inputs: &Inputs<'_, '_>,
     models: &[&TensorRef<'_>],
-    weights: &[f32],
-    divides: &[Option<f64>],
+    specs: &[ModelSpec],
     selections: &mut [Selection],
     how: Combine,
     out: &mut TensorMut<'_>,
 ) -> Result<(), RError> {
-    let w = (weights, divides);
     match inputs.r {
-        Rounder::F32 => combine_in::<ToF32>(inputs, models, w, selections, how, out),
-        Rounder::BF16 => combine_in::<ToBf16>(inputs, models, w, selections, how, out),
-        Rounder::F16 => combine_in::<ToF16>(inputs, models, w, selections, how, out),
+        Rounder::F32 => combine_in::<ToF32>(inputs, models, specs, selections, how, out),
+        Rounder::BF16 => combine_in::<ToBf16>(inputs, models, specs, selections, how, out),
+        Rounder::F16 => combine_in::<ToF16>(inputs, models, specs, selections, how, out),
     }
 }
 
@@ -963,7 +934,7 @@ fn band_chunk<R: Round>(
 fn combine_in<R: Round>(
     inputs: &Inputs<'_, '_>,
     models: &[&TensorRef<'_>],
-    (weights, divides): (&[f32], &[Option<f64>]),
+    specs: &[ModelSpec],
     selections: &mut [Selection],
     how: Combine,
     out: &mut TensorMut<'_>,
@@ -973,6 +944,7 @@ fn combine_in<R: Round>(
     let m = models.len();
     let osz = r.dtype().size_of();
     let lambda = how.lambda as f32;
+    let weights: Vec<f32> = specs.iter().map(|s| s.weight).collect();
     let plain_divisor = match R::round(weights.iter().fold(0f32, |s, &w| s + w)) {
         d if (d.abs() as f64) < 1e-8 => 1.0,
         d => d,
@@ -991,7 +963,7 @@ fn combine_in<R: Round>(
         for (j, (model, sel)) in models.iter().zip(selections.iter_mut()).enumerate() {
             inputs.load(model, start, &mut x[..len])?;
             let d = &mut deltas[j * CHUNK..j * CHUNK + len];
-            let (w, q) = (weights[j], divides[j]);
+            let (w, q) = (specs[j].weight, specs[j].divide);
             weighted_chunk::<R>(inputs, model, &x[..len], b, sel, start, w, q, d)?;
         }
         let (sum, div) = (&mut sum[..len], &mut div[..len]);

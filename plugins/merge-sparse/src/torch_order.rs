@@ -74,11 +74,11 @@ pub(crate) fn partial_sort_band<T: Copy>(
 }
 
 /// Marks a tracked element (instead of a sort key) in [`partial_sort_band_tracked`]'s items.
-pub(crate) const MARK: u32 = 1 << 31;
+const MARK: u32 = 1 << 31;
 /// With [`MARK`]: the element's key is [`Tracked::hi`] (else [`Tracked::lo`]).
 const HI: u32 = 1 << 30;
 /// The index bits of a marked item.
-pub(crate) const INDEX: u32 = HI - 1;
+const INDEX: u32 = HI - 1;
 
 /// The one or two sort keys whose elements [`partial_sort_band_tracked`] follows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,6 +121,13 @@ impl Tracked {
         let (x, y) = (v[a], v[b]);
         v[a] = self.mark(y, b);
         v[b] = self.mark(x, a);
+    }
+
+    /// Whether `item` is a tracked element (marked, or a tracked key that never moved);
+    /// branch-free, for vectorized scans.
+    #[inline(always)]
+    pub(crate) fn tracks(self, item: u32) -> bool {
+        (item & MARK != 0) | (item == self.lo) | (item == self.hi)
     }
 
     /// The original index of the element at `pos`, if its key is a tracked one.
@@ -200,8 +207,6 @@ fn unguarded_partition_keys(
     tracked: Tracked,
 ) -> usize {
     let key = |item: u32| tracked.key(item);
-    // One tracked key: whole blocks take the SSE2 comparison.
-    let marked = (tracked.lo == tracked.hi).then_some(tracked.lo);
     let p = key(v[pivot]);
     // Left stream over first..last, ascending. Right stream over pivot..last, descending
     // (the pivot itself stops the right cursor).
@@ -212,8 +217,8 @@ fn unguarded_partition_keys(
     // The comparisons go to bytes first (a loop that vectorizes), then to bits.
     let left_mask = |v: &[u32], at: usize| -> u64 {
         let end = (at + 64).min(last);
-        if let (Some(single), Ok(block)) = (marked, <&[u32; 64]>::try_from(&v[at..end])) {
-            return block_mask(block, p, single, true);
+        if end - at == 64 {
+            return full_mask(v, at, p, tracked, true);
         }
         let mut flags = [0u8; 64];
         for (f, &x) in flags.iter_mut().zip(&v[at..end]) {
@@ -226,8 +231,8 @@ fn unguarded_partition_keys(
     // with a 1-cycle `m & (m - 1)`, as on the left).
     let right_mask = |v: &[u32], end: usize| -> u64 {
         let at = end.saturating_sub(64).max(pivot);
-        if let (Some(single), Ok(block)) = (marked, <&[u32; 64]>::try_from(&v[at..end])) {
-            return block_mask(block, p, single, false).reverse_bits();
+        if end - at == 64 {
+            return full_mask(v, at, p, tracked, false).reverse_bits();
         }
         let mut flags = [0u8; 64];
         for (f, &x) in flags[64 - (end - at)..].iter_mut().zip(&v[at..end]) {
@@ -247,14 +252,14 @@ fn unguarded_partition_keys(
             if lb + 128 > rb {
                 break;
             }
-            lm = full_mask(v, lb, p, marked, &key, true);
+            lm = full_mask(v, lb, p, tracked, true);
             l_loaded = true;
         }
         if !r_loaded {
             if rb < lb + 128 {
                 break;
             }
-            rm = full_mask(v, rb - 64, p, marked, &key, false).reverse_bits();
+            rm = full_mask(v, rb - 64, p, tracked, false).reverse_bits();
             r_loaded = true;
         }
         if lm == 0 {
@@ -336,28 +341,19 @@ fn unguarded_partition_keys(
 }
 
 /// The stopper mask of the whole block `v[at..at + 64]`: bit i for `key(v[at + i]) >= p`
-/// (`ge`) or `<= p` (not `ge`).
+/// (`ge`) or `<= p` (not `ge`). With one tracked key, the SSE2 comparison.
 #[inline(always)]
-fn full_mask(
-    v: &[u32],
-    at: usize,
-    p: u32,
-    marked: Option<u32>,
-    key: &impl Fn(u32) -> u32,
-    ge: bool,
-) -> u64 {
+fn full_mask(v: &[u32], at: usize, p: u32, tracked: Tracked, ge: bool) -> u64 {
     let block: &[u32; 64] = v[at..at + 64].try_into().expect("a whole block");
-    match marked {
-        Some(single) => block_mask(block, p, single, ge),
-        None => {
-            let mut flags = [0u8; 64];
-            for (f, &x) in flags.iter_mut().zip(block) {
-                let k = key(x);
-                *f = if ge { k >= p } else { k <= p } as u8;
-            }
-            pack_bits(&flags)
-        }
+    if tracked.lo == tracked.hi {
+        return block_mask(block, p, tracked.lo, ge);
     }
+    let mut flags = [0u8; 64];
+    for (f, &x) in flags.iter_mut().zip(block) {
+        let k = tracked.key(x);
+        *f = if ge { k >= p } else { k <= p } as u8;
+    }
+    pack_bits(&flags)
 }
 
 /// Bit i: whether the key of `block[i]` is `>= p` (`ge`) or `<= p` (not `ge`), where the key
