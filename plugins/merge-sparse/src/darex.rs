@@ -293,7 +293,7 @@ impl DareX {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gta::tests::{bytes, data};
+    use crate::gta::tests::{both_paths, bytes, data};
     use abi_stable::std_types::{RSlice, RStr};
     use mosaic_abi::{ParamScope, RngSeed, TensorRef};
 
@@ -358,20 +358,13 @@ mod tests {
                             seed: RngSeed::from_u64(9),
                         };
                         let m = DareX::new(pruning, &global).unwrap();
-                        let r = Rounder::of(dtype).unwrap();
-                        let mut fast = vec![0u8; n * dtype.size_of()];
-                        let mut slow = fast.clone();
-                        m.merge_streamed(
+                        let (fast, slow) = both_paths(
                             &call,
-                            &mut TensorMut::new(dtype, &shape, &mut fast).unwrap(),
-                            r,
-                        )
-                        .unwrap();
-                        m.merge_f64(
-                            &call,
-                            &mut TensorMut::new(dtype, &shape, &mut slow).unwrap(),
-                        )
-                        .unwrap();
+                            dtype,
+                            &shape,
+                            |c, o, r| m.merge_streamed(c, o, r),
+                            |c, o| m.merge_f64(c, o),
+                        );
                         assert!(
                             fast == slow,
                             "{pruning:?} {dtype:?} {consensus} case {case}"

@@ -563,6 +563,28 @@ pub(crate) mod tests {
             .collect()
     }
 
+    /// The outputs of a method's chunked path and of its whole-tensor `f64` path on `call`.
+    pub(crate) fn both_paths(
+        call: &MergeCall<'_>,
+        dtype: DType,
+        shape: &[u64],
+        streamed: impl FnOnce(&MergeCall<'_>, &mut TensorMut<'_>, Rounder) -> Result<(), RError>,
+        whole: impl FnOnce(&MergeCall<'_>, &mut TensorMut<'_>) -> Result<(), RError>,
+    ) -> (Vec<u8>, Vec<u8>) {
+        let n = shape.iter().product::<u64>() as usize;
+        let r = stream::rounder(call, n).unwrap().expect("streamable");
+        let mut fast = vec![0u8; n * dtype.size_of()];
+        let mut slow = fast.clone();
+        streamed(
+            call,
+            &mut TensorMut::new(dtype, shape, &mut fast).unwrap(),
+            r,
+        )
+        .unwrap();
+        whole(call, &mut TensorMut::new(dtype, shape, &mut slow).unwrap()).unwrap();
+        (fast, slow)
+    }
+
     pub(crate) fn bytes(dtype: DType, v: &[f32]) -> Vec<u8> {
         let mut b = vec![0u8; v.len() * dtype.size_of()];
         mosaic_tensor::convert::f32_to_bytes(v, dtype, &mut b).unwrap();
@@ -646,20 +668,13 @@ pub(crate) mod tests {
                         compute_dtype: dtype.into(),
                         seed: RngSeed::from_u64(3),
                     };
-                    let r = stream::rounder(&call, n).unwrap().expect("streamable");
-                    let mut fast = vec![0u8; n * dtype.size_of()];
-                    let mut slow = fast.clone();
-                    gta.merge_streamed(
+                    let (fast, slow) = both_paths(
                         &call,
-                        &mut TensorMut::new(dtype, &shape, &mut fast).unwrap(),
-                        r,
-                    )
-                    .unwrap();
-                    gta.merge_f64(
-                        &call,
-                        &mut TensorMut::new(dtype, &shape, &mut slow).unwrap(),
-                    )
-                    .unwrap();
+                        dtype,
+                        &shape,
+                        |c, o, r| gta.merge_streamed(c, o, r),
+                        |c, o| gta.merge_f64(c, o),
+                    );
                     assert!(fast == slow, "{} {dtype:?} {ties} opt {opt}", variant.name);
                     checked += 1;
                 }

@@ -1,7 +1,8 @@
-//! The chunked `f32` path of the generalized task arithmetic family when the compute dtype
-//! is `float32`, `bfloat16` or `float16`: the magnitude-selecting methods (`ties`,
-//! `breadcrumbs`, `breadcrumbs_ties`), the random drops (DARE, DELLA), with or without
-//! `rescale` (the L1 factor takes one more pass), and every method at density 1.
+//! The chunked `f32` path of the generalized task arithmetic family and DAREx when the
+//! compute dtype is `float32`, `bfloat16` or `float16` ([`rounder`] decides): the
+//! magnitude-selecting methods (`ties`, `breadcrumbs`, `breadcrumbs_ties`, `dare_magnitude`),
+//! the random drops (DARE, DELLA, `dare_q`), with or without `rescale` (the L1 factor takes
+//! one more pass).
 //!
 //! Same numbers as the whole-tensor `f64` path in [`crate::gta`], bit for bit, with a fraction
 //! of the memory and time:
