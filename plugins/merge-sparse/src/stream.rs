@@ -18,7 +18,7 @@
 //!   weighted and combined in cache.
 //! - **Ties at a cut.** Which of several equal magnitudes a cut keeps is recorded in a bitmap
 //!   over the tensor (n/8 bytes). With `tie_break: index` it follows index order. With
-//!   `torch` it comes from [`crate::torch_order::partial_sort_band_tracked`], which replays
+//!   `torch` it comes from `torch_order::partial_sort_band_tracked`, which replays
 //!   torch's sort only on the ranges that contain a cut (O(n) expected); its items are 4
 //!   bytes per element: a magnitude key, or, once it has moved, the index of an element
 //!   whose key is the tied one. Tensors of fewer than [`MAX_ELEMENTS`] elements only.
