@@ -9,7 +9,7 @@
 //! first in both directions (a *stable* sort's order). mergekit calls torch's unstable CPU
 //! `argsort`, whose order among exactly equal magnitudes is a by-product of introsort; with
 //! `torch` (the default) a cut that splits equal magnitudes is resolved by replaying that
-//! sort ([`crate::torch_order`]), so results match mergekit bit for bit. Ties at a cut are
+//! sort (`torch_order`), so results match mergekit bit for bit. Ties at a cut are
 //! rare in f32 and common in bf16.
 
 /// The ordering key of `|x|`.

@@ -138,7 +138,7 @@ pub struct ModelSpec {
     /// A random drop instead of a band.
     pub drop: Option<RandomDrop>,
     /// Divide each kept element by this (rounded to the compute dtype), as DAREx's `1/q`
-    /// rescale ([`crate::sparsify::scale_kept`]).
+    /// rescale (as `sparsify::scale_kept` does).
     pub divide: Option<f64>,
 }
 
