@@ -41,7 +41,7 @@ pub use family::optim::{OptimStep, Optimizer, OptimizerBox, OptimizerFfi, StateB
 pub use params::{ParamKind, ParamMap, ParamScope, ParamSpec, ParamValue};
 pub use plugin::{guard, root_module, Plugin, PluginInfo, PluginMod, PluginModRef, PluginSource};
 pub use seed::{RngSeed, SeedSource};
-pub use tensor::{AbiDType, TensorMut, TensorRef};
+pub use tensor::{chunk_ranges, AbiDType, TensorMut, TensorRef, CHUNK_ELEMENTS};
 
 /// The version of the Mosaic plugin ABI that this crate defines. A plugin reports the number
 /// it was built with; the host refuses any other. Bump it whenever a type that crosses the

@@ -65,6 +65,18 @@ fn check_len(dtype: DType, dims: &[u64], bytes: usize) -> Result<(), RError> {
     Ok(())
 }
 
+/// Elements per chunk for merges that stream a tensor through small `f64` buffers
+/// ([`TensorRef::read_f64_in`], [`TensorMut::write_f64_at`]): 8192 elements are 64 KiB of
+/// `f64`, so a few models' chunks stay in the L2 cache.
+pub const CHUNK_ELEMENTS: usize = 8192;
+
+/// The ranges `start..start + len` that cover `0..n` in steps of [`CHUNK_ELEMENTS`].
+pub fn chunk_ranges(n: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..n)
+        .step_by(CHUNK_ELEMENTS)
+        .map(move |start| (start, CHUNK_ELEMENTS.min(n - start)))
+}
+
 /// A borrowed, read-only tensor crossing the ABI: little-endian bytes (possibly unaligned,
 /// e.g. straight from a memory map), a dtype and a shape. Never copied across.
 #[repr(C)]
@@ -135,6 +147,31 @@ impl<'a> TensorRef<'a> {
             *x = mosaic_tensor::convert::round_to(dtype, *x);
         }
         v
+    }
+
+    /// Elements `start..start + dst.len()` cast to `dtype` and widened to `f64`, as
+    /// [`TensorRef::to_f64_in`] gives them: for merges that read a tensor chunk by chunk
+    /// instead of whole ([`CHUNK_ELEMENTS`] elements at a time keeps every buffer in cache). Errors
+    /// when the range runs past the end.
+    pub fn read_f64_in(&self, dtype: DType, start: usize, dst: &mut [f64]) -> Result<(), RError> {
+        let sz = self.dtype().size_of();
+        let bytes = start
+            .checked_add(dst.len())
+            .filter(|&end| end <= self.numel())
+            .map(|end| &self.bytes()[start * sz..end * sz])
+            .ok_or_else(|| {
+                RError::input(format!(
+                    "elements {start}..{} of a tensor of {} elements",
+                    start.saturating_add(dst.len()),
+                    self.numel()
+                ))
+            })?;
+        mosaic_tensor::convert::bytes_to_f64(self.dtype(), bytes, dst)
+            .map_err(|e| RError::input(e.to_string()))?;
+        for x in dst.iter_mut() {
+            *x = mosaic_tensor::convert::round_to(dtype, *x);
+        }
+        Ok(())
     }
 
     /// The values converted to `f64`.
@@ -233,6 +270,28 @@ impl<'a> TensorMut<'a> {
             .map_err(|e| RError::input(e.to_string()))
     }
 
+    /// Write `f64` values into elements `start..start + values.len()`, converting to the
+    /// view's dtype (the chunked form of [`TensorMut::write_f64`]). Errors when the range
+    /// runs past the end.
+    pub fn write_f64_at(&mut self, start: usize, values: &[f64]) -> Result<(), RError> {
+        let (n, sz, dtype) = (self.numel(), self.dtype().size_of(), self.dtype());
+        let end = start
+            .checked_add(values.len())
+            .filter(|&end| end <= n)
+            .ok_or_else(|| {
+                RError::input(format!(
+                    "output has {n} elements, got values for {start}..{}",
+                    start.saturating_add(values.len())
+                ))
+            })?;
+        mosaic_tensor::convert::f64_to_bytes(
+            values,
+            dtype,
+            &mut self.data.as_mut_slice()[start * sz..end * sz],
+        )
+        .map_err(|e| RError::input(e.to_string()))
+    }
+
     /// Write `f64` values into the view, converting to its dtype.
     pub fn write_f64(&mut self, values: &[f64]) -> Result<(), RError> {
         if values.len() != self.numel() {
@@ -245,5 +304,52 @@ impl<'a> TensorMut<'a> {
         let dtype = self.dtype();
         mosaic_tensor::convert::f64_to_bytes(values, dtype, self.data.as_mut_slice())
             .map_err(|e| RError::input(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunked_reads_and_writes_equal_whole_ones() {
+        let n = 2 * CHUNK_ELEMENTS + 5;
+        let shape = [n as u64];
+        let values: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin() * 3.3).collect();
+        let t = TensorRef::from_f32(&shape, &values).unwrap();
+        let ranges: Vec<_> = chunk_ranges(n).collect();
+        assert_eq!(ranges.len(), 3);
+        assert_eq!(ranges[2], (2 * CHUNK_ELEMENTS, 5));
+        let whole = t.to_f64_in(DType::BF16);
+        let mut bytes = vec![0u8; 2 * n];
+        let mut out = TensorMut::new(DType::BF16, &shape, &mut bytes).unwrap();
+        for (start, len) in chunk_ranges(n) {
+            let mut part = vec![0f64; len];
+            t.read_f64_in(DType::BF16, start, &mut part).unwrap();
+            assert_eq!(part, whole[start..start + len]);
+            out.write_f64_at(start, &part).unwrap();
+        }
+        let mut expect = vec![0u8; 2 * n];
+        TensorMut::new(DType::BF16, &shape, &mut expect)
+            .unwrap()
+            .write_f64(&whole)
+            .unwrap();
+        assert_eq!(bytes, expect);
+    }
+
+    #[test]
+    fn chunked_ranges_past_the_end_are_errors() {
+        let shape = [4u64];
+        let values = [1f32; 4];
+        let t = TensorRef::from_f32(&shape, &values).unwrap();
+        assert!(t.read_f64_in(DType::F32, 3, &mut [0.0; 2]).is_err());
+        assert!(t
+            .read_f64_in(DType::F32, usize::MAX, &mut [0.0; 2])
+            .is_err());
+        let mut buf = [0f32; 4];
+        let mut out = TensorMut::from_f32(&shape, &mut buf).unwrap();
+        assert!(out.write_f64_at(3, &[0.0; 2]).is_err());
+        out.write_f64_at(2, &[5.0, 6.0]).unwrap();
+        assert_eq!(buf, [0.0, 0.0, 5.0, 6.0]);
     }
 }
