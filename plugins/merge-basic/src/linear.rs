@@ -2,7 +2,8 @@
 //! arXiv:2203.05482), as mergekit 0.1.5 computes it.
 
 use mosaic_abi::{
-    AlgorithmDescriptor, Family, MergeCall, MergeMethod, ParamSpec, RError, TensorMut,
+    chunk_ranges, AlgorithmDescriptor, Family, MergeCall, MergeMethod, ParamSpec, RError,
+    TensorMut, CHUNK_ELEMENTS,
 };
 
 use mosaic_tensor::convert::{accumulator, round_to};
@@ -48,33 +49,40 @@ impl MergeMethod for Linear {
         let normalize = call.params.bool("normalize")?;
         // mergekit computes in f32 (f64 only for f64 inputs) and casts the result back.
         let acc = accumulator(dtype);
-        let mut result = vec![0f64; out.numel()];
-        let mut denominator = 0f64;
-        for (model, params) in call.models.iter().zip(call.model_params.iter()) {
-            let w = round_to(acc, params.f64("weight")?);
-            denominator = round_to(acc, denominator + w);
-            let x = model.to_f64_in(dtype);
-            for (r, x) in result.iter_mut().zip(x) {
-                *r = round_to(acc, *r + round_to(acc, x * w));
-            }
+        let weights = call
+            .model_params
+            .iter()
+            .map(|p| Ok(round_to(acc, p.f64("weight")?)))
+            .collect::<Result<Vec<f64>, RError>>()?;
+        let denominator = weights.iter().fold(0f64, |d, &w| round_to(acc, d + w));
+        if normalize && denominator == 0.0 {
+            return Err(RError::param(
+                "weight",
+                format!(
+                    "tensor `{name}`: the weights sum to zero, so `normalize: true` would \
+                     divide by zero"
+                ),
+            ));
         }
-        if normalize {
-            if denominator == 0.0 {
-                return Err(RError::param(
-                    "weight",
-                    format!(
-                        "tensor `{name}`: the weights sum to zero, so `normalize: true` would \
-                         divide by zero"
-                    ),
-                ));
+        // Chunk by chunk: each element's sum runs over the models in config order.
+        let (mut result, mut x) = (vec![0f64; CHUNK_ELEMENTS], vec![0f64; CHUNK_ELEMENTS]);
+        for (start, len) in chunk_ranges(out.numel()) {
+            let (result, x) = (&mut result[..len], &mut x[..len]);
+            result.fill(0.0);
+            for (model, &w) in call.models.iter().zip(&weights) {
+                model.read_f64_in(dtype, start, x)?;
+                for (r, &x) in result.iter_mut().zip(x.iter()) {
+                    *r = round_to(acc, *r + round_to(acc, x * w));
+                }
             }
-            for r in &mut result {
-                *r = round_to(acc, *r / denominator);
+            for r in result.iter_mut() {
+                if normalize {
+                    *r = round_to(acc, *r / denominator);
+                }
+                *r = round_to(dtype, *r);
             }
+            out.write_f64_at(start, result)?;
         }
-        for r in &mut result {
-            *r = round_to(dtype, *r);
-        }
-        out.write_f64(&result)
+        Ok(())
     }
 }

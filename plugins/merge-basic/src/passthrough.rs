@@ -1,7 +1,8 @@
 //! `passthrough`: copy the single input tensor, optionally scaled (mergekit 0.1.5).
 
 use mosaic_abi::{
-    AlgorithmDescriptor, Family, MergeCall, MergeMethod, ParamSpec, RError, TensorMut,
+    chunk_ranges, AlgorithmDescriptor, Family, MergeCall, MergeMethod, ParamSpec, RError,
+    TensorMut, CHUNK_ELEMENTS,
 };
 use mosaic_tensor::DType;
 
@@ -49,21 +50,26 @@ impl MergeMethod for Passthrough {
             (None, Some(b)) => (b, 1.0),
             (None, None) => unreachable!("exactly one input was checked above"),
         };
-        let mut v = input.to_f64_in(dtype);
-        if scale != 1.0 {
-            // torch multiplies a half tensor by a Python float in f32.
-            let s = round_to(
-                if dtype == DType::F64 {
-                    dtype
-                } else {
-                    DType::F32
-                },
-                scale,
-            );
-            for x in &mut v {
-                *x = round_to(dtype, *x * s);
+        // torch multiplies a half tensor by a Python float in f32.
+        let s = round_to(
+            if dtype == DType::F64 {
+                dtype
+            } else {
+                DType::F32
+            },
+            scale,
+        );
+        let mut v = vec![0f64; CHUNK_ELEMENTS];
+        for (start, len) in chunk_ranges(out.numel()) {
+            let v = &mut v[..len];
+            input.read_f64_in(dtype, start, v)?;
+            if scale != 1.0 {
+                for x in v.iter_mut() {
+                    *x = round_to(dtype, *x * s);
+                }
             }
+            out.write_f64_at(start, v)?;
         }
-        out.write_f64(&v)
+        Ok(())
     }
 }

@@ -3,7 +3,8 @@
 //! task arithmetic computes it with no sparsification and no sign consensus.
 
 use mosaic_abi::{
-    AlgorithmDescriptor, Family, MergeCall, MergeMethod, ParamSpec, RError, TensorMut,
+    chunk_ranges, AlgorithmDescriptor, Family, MergeCall, MergeMethod, ParamSpec, RError,
+    TensorMut, CHUNK_ELEMENTS,
 };
 
 use mosaic_tensor::convert::{accumulator, round_to};
@@ -61,51 +62,58 @@ impl MergeMethod for TaskArithmetic {
                 "tensor `{name}`: task_arithmetic requires a base model (`base_model`)"
             ))
         })?;
-        let base = base_ref.to_f64_in(dtype);
         let normalize = call.params.bool("normalize")?;
         let lambda = call.params.f64("lambda")?;
         let acc = accumulator(dtype);
 
-        let mut mixed = vec![0f64; base.len()];
+        // The non-base models and their weights (mergekit builds the weight vector in the
+        // compute dtype).
+        let mut terms = Vec::new();
         let mut weight_sum = 0f64;
-        let mut any = false;
         for (i, (model, params)) in call.models.iter().zip(call.model_params.iter()).enumerate() {
             if Some(i) == call.base_index() {
                 continue;
             }
-            any = true;
-            // mergekit builds the weight vector in the compute dtype.
             let w = round_to(dtype, params.f64("weight")?);
             weight_sum = round_to(acc, weight_sum + w);
-            let x = model.to_f64_in(dtype);
-            for ((m, x), b) in mixed.iter_mut().zip(x).zip(&base) {
-                let delta = round_to(dtype, x - b);
-                // torch sums over the model axis in an f32 (f64) accumulator.
-                *m = round_to(acc, *m + round_to(dtype, delta * w));
-            }
-        }
-        if !any {
-            return out.write_f64(&base);
+            terms.push((model, w));
         }
         let divisor = match round_to(dtype, weight_sum) {
             d if d.abs() < 1e-8 => 1.0,
             d => d,
         };
         let lambda = round_to(acc, lambda);
-        let result: Vec<f64> = mixed
-            .iter()
-            .zip(&base)
-            .map(|(&m, &b)| {
-                let mut m = round_to(dtype, m);
+        // Chunk by chunk: each element's sum runs over the models in config order.
+        let mut base = vec![0f64; CHUNK_ELEMENTS];
+        let (mut mixed, mut x) = (vec![0f64; CHUNK_ELEMENTS], vec![0f64; CHUNK_ELEMENTS]);
+        for (start, len) in chunk_ranges(out.numel()) {
+            let (base, mixed, x) = (&mut base[..len], &mut mixed[..len], &mut x[..len]);
+            base_ref.read_f64_in(dtype, start, base)?;
+            if terms.is_empty() {
+                out.write_f64_at(start, base)?;
+                continue;
+            }
+            mixed.fill(0.0);
+            for &(model, w) in &terms {
+                model.read_f64_in(dtype, start, x)?;
+                for ((m, &x), &b) in mixed.iter_mut().zip(x.iter()).zip(base.iter()) {
+                    let delta = round_to(dtype, x - b);
+                    // torch sums over the model axis in an f32 (f64) accumulator.
+                    *m = round_to(acc, *m + round_to(dtype, delta * w));
+                }
+            }
+            for (m, &b) in mixed.iter_mut().zip(base.iter()) {
+                let mut v = round_to(dtype, *m);
                 if normalize {
-                    m = round_to(dtype, m / divisor);
+                    v = round_to(dtype, v / divisor);
                 }
                 if lambda != 1.0 {
-                    m = round_to(dtype, m * lambda);
+                    v = round_to(dtype, v * lambda);
                 }
-                round_to(dtype, b + m)
-            })
-            .collect();
-        out.write_f64(&result)
+                *m = round_to(dtype, b + v);
+            }
+            out.write_f64_at(start, mixed)?;
+        }
+        Ok(())
     }
 }

@@ -303,3 +303,122 @@ fn descriptors_declare_mergekit_parameters() {
     };
     assert!(e.message().contains("`normalise`"), "{e}");
 }
+
+/// The whole-tensor computation these methods did before they streamed in chunks, element by
+/// element: `linear` (`ta == false`) or `task_arithmetic` on `xs` (`xs[0]` is the base for
+/// task arithmetic).
+fn whole_tensor_reference(
+    ta: bool,
+    xs: &[Vec<f32>],
+    ws: &[f64],
+    normalize: bool,
+    lambda: f64,
+    dtype: DType,
+) -> Vec<f32> {
+    use mosaic_tensor::convert::{accumulator, round_to};
+    let acc = accumulator(dtype);
+    let r = |x: f32| round_to(dtype, x as f64);
+    (0..xs[0].len())
+        .map(|e| {
+            let v = if ta {
+                let b = r(xs[0][e]);
+                let (mut m, mut wsum) = (0f64, 0f64);
+                for (x, &w) in xs[1..].iter().zip(ws) {
+                    let w = round_to(dtype, w);
+                    wsum = round_to(acc, wsum + w);
+                    let d = round_to(dtype, r(x[e]) - b);
+                    m = round_to(acc, m + round_to(dtype, d * w));
+                }
+                let mut m = round_to(dtype, m);
+                let div = match round_to(dtype, wsum) {
+                    d if d.abs() < 1e-8 => 1.0,
+                    d => d,
+                };
+                if normalize {
+                    m = round_to(dtype, m / div);
+                }
+                let lambda = round_to(acc, lambda);
+                if lambda != 1.0 {
+                    m = round_to(dtype, m * lambda);
+                }
+                round_to(dtype, b + m)
+            } else {
+                let (mut s, mut d) = (0f64, 0f64);
+                for (x, &w) in xs.iter().zip(ws) {
+                    let w = round_to(acc, w);
+                    d = round_to(acc, d + w);
+                    s = round_to(acc, s + round_to(acc, r(x[e]) * w));
+                }
+                if normalize {
+                    s = round_to(acc, s / d);
+                }
+                round_to(dtype, s)
+            };
+            v as f32
+        })
+        .collect()
+}
+
+/// Tensors of several chunks merge element for element as the whole-tensor computation did
+/// (the chunk offsets are right, and no chunk sees another's values).
+#[test]
+fn chunked_merges_equal_the_whole_tensor_computation() {
+    let n = 3 * mosaic_abi::CHUNK_ELEMENTS + 17;
+    let xs: Vec<Vec<f32>> = (0..4)
+        .map(|k| {
+            (0..n)
+                .map(|i| ((i * (k + 3)) as f32 * 0.013).sin() * (1.0 + k as f32))
+                .collect()
+        })
+        .collect();
+    let ws = [0.4, 0.35, 0.3, 0.2];
+    for dtype in [DType::F32, DType::BF16, DType::F16, DType::F64] {
+        for normalize in [false, true] {
+            let p = ParamMap::new().with("normalize", normalize);
+            let got = run("linear", None, &xs, &weights(&ws), None, &p, dtype).unwrap();
+            let want = whole_tensor_reference(false, &xs, &ws, normalize, 1.0, dtype);
+            assert_eq!(got, want, "linear {dtype:?} normalize {normalize}");
+            for lambda in [1.0, 0.7] {
+                let p = ta_params(normalize, lambda);
+                let got = run(
+                    "task_arithmetic",
+                    Some(&xs[0]),
+                    &xs[1..],
+                    &weights(&ws[..3]),
+                    None,
+                    &p,
+                    dtype,
+                )
+                .unwrap();
+                let want = whole_tensor_reference(true, &xs, &ws, normalize, lambda, dtype);
+                assert_eq!(got, want, "task_arithmetic {dtype:?} {normalize} {lambda}");
+            }
+        }
+        let scale = [ParamMap::new().with("scale", 0.3)];
+        let got = run(
+            "passthrough",
+            None,
+            &xs[..1],
+            &scale,
+            None,
+            &ParamMap::new(),
+            dtype,
+        );
+        let s = mosaic_tensor::convert::round_to(
+            if dtype == DType::F64 {
+                dtype
+            } else {
+                DType::F32
+            },
+            0.3,
+        );
+        let want: Vec<f32> = xs[0]
+            .iter()
+            .map(|&x| {
+                let x = mosaic_tensor::convert::round_to(dtype, x as f64);
+                mosaic_tensor::convert::round_to(dtype, x * s) as f32
+            })
+            .collect();
+        assert_eq!(got.unwrap(), want, "passthrough {dtype:?}");
+    }
+}
