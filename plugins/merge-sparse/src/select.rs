@@ -18,7 +18,7 @@ pub(crate) fn magnitude_key(x: f64) -> u32 {
 }
 
 /// The key of rank `r` (0-based, ascending) and how many keys are strictly below it.
-fn select(keys: &[u32], mut r: usize) -> (u32, usize) {
+pub(crate) fn select(keys: &[u32], mut r: usize) -> (u32, usize) {
     let (mut prefix, mut mask, mut less) = (0u32, 0u32, 0usize);
     for shift in [24u32, 16, 8, 0] {
         let mut hist = [0usize; 256];
