@@ -14,6 +14,7 @@
 //! on DARE and DELLA.
 #![deny(missing_docs)]
 
+mod chunks;
 pub mod darex;
 pub mod gta;
 pub mod pcb;

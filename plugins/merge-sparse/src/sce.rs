@@ -22,11 +22,12 @@
 
 use mosaic_abi::{
     chunk_ranges, AlgorithmDescriptor, Family, MergeCall, MergeMethod, ParamMap, ParamSpec, RError,
-    TensorMut, TensorRef, CHUNK_ELEMENTS,
+    TensorMut, CHUNK_ELEMENTS,
 };
 use mosaic_tensor::DType;
 
-use crate::gta::{require_base, sign};
+use crate::chunks::{task_chunks, TaskChunks};
+use crate::gta::sign;
 use crate::select::{magnitude_key, select};
 use mosaic_tensor::convert::{accumulator, round_to};
 
@@ -94,48 +95,10 @@ fn weights(dtype: DType, sums: &[f64], len: usize) -> Vec<f64> {
     w.iter().map(|&x| round_to(dtype, x / total)).collect()
 }
 
-/// The inputs of one call, read chunk by chunk.
-struct Chunks<'a> {
-    dtype: DType,
-    base: TensorRef<'a>,
-    models: Vec<TensorRef<'a>>,
-    /// The base's chunk, then each model's task vector over the chunk.
-    b: Vec<f64>,
-    x: Vec<f64>,
-    tvs: Vec<Vec<f64>>,
-}
-
-impl<'a> Chunks<'a> {
-    fn new(dtype: DType, base: TensorRef<'a>, models: Vec<TensorRef<'a>>) -> Chunks<'a> {
-        let tvs = vec![vec![0.0; CHUNK_ELEMENTS]; models.len()];
-        Chunks {
-            dtype,
-            base,
-            models,
-            b: vec![0.0; CHUNK_ELEMENTS],
-            x: vec![0.0; CHUNK_ELEMENTS],
-            tvs,
-        }
-    }
-
-    /// Load the base and the task vectors `round(x_i − base)` of elements `start..start+len`.
-    fn load(&mut self, start: usize, len: usize) -> Result<(), RError> {
-        let b = &mut self.b[..len];
-        self.base.read_f64_in(self.dtype, start, b)?;
-        for (model, tv) in self.models.iter().zip(&mut self.tvs) {
-            model.read_f64_in(self.dtype, start, &mut self.x[..len])?;
-            for ((d, &x), &b) in tv.iter_mut().zip(&self.x[..len]).zip(b.iter()) {
-                *d = round_to(self.dtype, x - b);
-            }
-        }
-        Ok(())
-    }
-}
-
 /// mergekit's `sce_mask`: one bit per element, set for the elements every task vector keeps
 /// (the `⌊nnz(var)·select_topk⌋` largest variances, ties by lower index), or `None` to keep
 /// nothing.
-fn select_mask(c: &mut Chunks<'_>, n: usize, topk: f64) -> Result<Option<Vec<u64>>, RError> {
+fn select_mask(c: &mut TaskChunks<'_>, n: usize, topk: f64) -> Result<Option<Vec<u64>>, RError> {
     if topk <= 0.0 {
         return Ok(None);
     }
@@ -177,15 +140,10 @@ fn kept(mask: &Option<Vec<u64>>, e: usize) -> bool {
 impl MergeMethod for Sce {
     fn merge(&self, call: &MergeCall<'_>, out: &mut TensorMut<'_>) -> Result<(), RError> {
         call.check_shapes(out.shape())?;
-        let dtype = call.float_compute_dtype()?;
-        let base = require_base(call, "sce")?;
+        let mut c = task_chunks(call, "sce")?;
+        let dtype = c.dtype;
         let topk = call.params.f64("select_topk")?;
-        let models: Vec<TensorRef<'_>> = (0..call.models.len())
-            .filter(|&i| Some(i) != call.base_index())
-            .map(|i| call.models[i])
-            .collect();
         let n = out.numel();
-        let mut c = Chunks::new(dtype, base, models);
         if c.models.is_empty() {
             for (start, len) in chunk_ranges(n) {
                 c.load(start, len)?;
@@ -258,7 +216,7 @@ mod tests {
     use crate::gta::tests::{bytes, data};
     use crate::select::{top_k_mask, TieBreak};
     use abi_stable::std_types::{RSlice, RStr};
-    use mosaic_abi::{ParamScope, RngSeed};
+    use mosaic_abi::{ParamScope, RngSeed, TensorRef};
 
     /// Population variance across models per element, as torch's CPU `var(dim=0,
     /// unbiased=False)` computes it (Welford in f64), rounded to `dtype`.
