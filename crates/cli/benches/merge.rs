@@ -16,6 +16,12 @@
 //!    the targets (≤ 10× the read time, ≤ 800 MB peak anonymous memory). Informational: the
 //!    exit status is 0 either way.
 //!
+//! 5. With `MOSAIC_BENCH_METHODS=all` (or a comma-separated list of method names) it then
+//!    merges the same data once with each of those methods and prints their wall time, ratio
+//!    and peak memory (the memory target for every method: peak anonymous memory near
+//!    (models + 2) × the largest tensor, and not growing with the model); the table goes into
+//!    `report.json` under `methods`.
+//!
 //! Without `--bench` on the command line (i.e. `cargo test --benches`) it only checks its
 //! generator (shape, shard count, bf16 rounding, determinism) and stops.
 
@@ -331,6 +337,149 @@ fn write_config(data: &Path) -> Result<PathBuf, Error> {
     Ok(path)
 }
 
+/// The methods of the sweep: name, the models merged (`base`, `ft1`..), each model's
+/// parameters, the global parameters, and whether `base` is the `base_model`.
+const SWEEP: &[(&str, &[&str], &str, &str, bool)] = &[
+    (
+        "linear",
+        &["base", "ft1", "ft2", "ft3"],
+        "weight: 0.25",
+        "",
+        false,
+    ),
+    (
+        "task_arithmetic",
+        &["ft1", "ft2", "ft3"],
+        "weight: 0.33",
+        "",
+        true,
+    ),
+    (
+        "ties",
+        &["ft1", "ft2", "ft3"],
+        "weight: 0.33, density: 0.5",
+        "normalize: true",
+        true,
+    ),
+    (
+        "dare_ties",
+        &["ft1", "ft2", "ft3"],
+        "weight: 0.33, density: 0.5",
+        "",
+        true,
+    ),
+    (
+        "breadcrumbs",
+        &["ft1", "ft2", "ft3"],
+        "weight: 0.33, density: 0.9, gamma: 0.01",
+        "",
+        true,
+    ),
+    (
+        "della",
+        &["ft1", "ft2", "ft3"],
+        "weight: 0.33, density: 0.5, epsilon: 0.1",
+        "",
+        true,
+    ),
+    (
+        "dare_magnitude",
+        &["ft1", "ft2", "ft3"],
+        "weight: 0.33, density: 0.5",
+        "",
+        true,
+    ),
+    ("sce", &["ft1", "ft2", "ft3"], "", "select_topk: 0.5", true),
+    ("pcb", &["ft1", "ft2", "ft3"], "", "density: 0.1", true),
+    ("slerp", &["base", "ft1"], "", "t: 0.5", true),
+    ("nuslerp", &["ft1", "ft2"], "weight: 0.5", "", false),
+    (
+        "multislerp",
+        &["ft1", "ft2", "ft3"],
+        "weight: 1.0",
+        "",
+        false,
+    ),
+    ("karcher", &["ft1", "ft2", "ft3"], "", "", false),
+    ("model_stock", &["ft1", "ft2", "ft3"], "", "", true),
+    ("ram", &["ft1", "ft2", "ft3"], "", "", true),
+    (
+        "ramplus_tl",
+        &["ft1", "ft2", "ft3"],
+        "",
+        "r: 0.5, alpha: 0.4, epsilon: 0.015",
+        true,
+    ),
+    ("nearswap", &["ft1"], "", "t: 0.01", true),
+    ("arcee_fusion", &["base", "ft2"], "", "", true),
+];
+
+/// Merge the bench data once with each method named in `which` (`all` or a comma list).
+fn method_sweep(
+    which: &str,
+    exe: &Path,
+    plugins: &Path,
+    data: &Path,
+    read_s: f64,
+) -> Result<Value, Error> {
+    let wanted: Vec<&str> = which.split(',').map(str::trim).collect();
+    let largest_mb = llama_tensors()
+        .iter()
+        .map(|(_, s)| s.iter().product::<usize>() * 2)
+        .max()
+        .unwrap_or(0) as f64
+        / 1e6;
+    println!();
+    println!(
+        "methods, one run each (bf16; largest tensor {largest_mb:.1} MB; (models + 2) x largest = {:.0} MB for 4 models)",
+        6.0 * largest_mb
+    );
+    println!(
+        "{:<16} {:>8} {:>10} {:>12} {:>10}",
+        "method", "wall s", "merge/read", "RssAnon MB", "RSS MB"
+    );
+    let mut rows = Vec::new();
+    for &(method, models, per_model, global, with_base) in SWEEP {
+        if !(wanted.contains(&"all") || wanted.contains(&method)) {
+            continue;
+        }
+        let mut yaml = format!("merge_method: {method}\n");
+        if with_base {
+            yaml.push_str(&format!("base_model: {}\n", data.join("base").display()));
+        }
+        yaml.push_str("models:\n");
+        for m in models {
+            yaml.push_str(&format!("  - model: {}\n", data.join(m).display()));
+            if !per_model.is_empty() {
+                yaml.push_str(&format!("    parameters: {{{per_model}}}\n"));
+            }
+        }
+        if !global.is_empty() {
+            yaml.push_str(&format!("parameters: {{{global}}}\n"));
+        }
+        yaml.push_str("dtype: bfloat16\n");
+        let config = data.join(format!("sweep-{method}.yaml"));
+        std::fs::write(&config, yaml)?;
+        let r = run_merge(exe, &config, plugins, data, None)?;
+        println!(
+            "{:<16} {:>8.2} {:>10.1} {:>12.0} {:>10.0}",
+            method,
+            r.seconds,
+            r.seconds / read_s,
+            r.peak_anon_mb,
+            r.peak_rss_mb
+        );
+        rows.push(json!({
+            "method": method,
+            "wall_seconds": r.seconds,
+            "ratio_merge_over_read": r.seconds / read_s,
+            "peak_rss_anon_mb": r.peak_anon_mb,
+            "peak_rss_mb": r.peak_rss_mb,
+        }));
+    }
+    Ok(json!({ "largest_tensor_mb": largest_mb, "runs": rows }))
+}
+
 /// Every safetensors shard of every model.
 fn input_files(data: &Path) -> Result<Vec<PathBuf>, Error> {
     let mut files = Vec::new();
@@ -569,7 +718,7 @@ fn run() -> Result<(), Error> {
             res["peak_rss_anon_mb"].as_f64().unwrap_or(0.0),
         );
     }
-    let report = json!({
+    let mut report = json!({
         "bench": "merge",
         "method": "ties",
         "config": config,
@@ -586,6 +735,9 @@ fn run() -> Result<(), Error> {
         "merge": results,
         "targets": { "ratio_merge_over_read_max": TARGET_RATIO, "peak_rss_anon_mb_max": TARGET_ANON_MB },
     });
+    if let Ok(which) = std::env::var("MOSAIC_BENCH_METHODS") {
+        report["methods"] = method_sweep(&which, &exe, &plugins, &data, read_s)?;
+    }
     let path = data.join("report.json");
     std::fs::write(&path, serde_json::to_string_pretty(&report)? + "\n")?;
     println!("wrote {}", path.display());
