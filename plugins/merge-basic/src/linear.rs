@@ -6,6 +6,7 @@ use mosaic_abi::{
     TensorMut, CHUNK_ELEMENTS,
 };
 
+use crate::fast::{store, Round};
 use mosaic_tensor::convert::{accumulator, round_to};
 
 /// The `linear` descriptor: per-model `weight` (required), global `normalize` (default true).
@@ -65,6 +66,29 @@ impl MergeMethod for Linear {
             ));
         }
         // Chunk by chunk: each element's sum runs over the models in config order.
+        if let Some(r) = Round::of(dtype) {
+            // The same operations in f32 (see `fast`): the accumulator is f32 for these
+            // dtypes, so only the final result is rounded to the compute dtype.
+            let weights: Vec<f32> = weights.iter().map(|&w| w as f32).collect();
+            let denominator = denominator as f32;
+            let (mut result, mut x) = (vec![0f32; CHUNK_ELEMENTS], vec![0f32; CHUNK_ELEMENTS]);
+            for (start, len) in chunk_ranges(out.numel()) {
+                let (result, x) = (&mut result[..len], &mut x[..len]);
+                result.fill(0.0);
+                for (model, &w) in call.models.iter().zip(&weights) {
+                    r.load(model, start, x)?;
+                    for (s, &x) in result.iter_mut().zip(x.iter()) {
+                        *s += x * w;
+                    }
+                }
+                if normalize {
+                    result.iter_mut().for_each(|s| *s /= denominator);
+                }
+                r.slice(result);
+                store(out, start, result)?;
+            }
+            return Ok(());
+        }
         let (mut result, mut x) = (vec![0f64; CHUNK_ELEMENTS], vec![0f64; CHUNK_ELEMENTS]);
         for (start, len) in chunk_ranges(out.numel()) {
             let (result, x) = (&mut result[..len], &mut x[..len]);
