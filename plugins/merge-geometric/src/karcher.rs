@@ -586,12 +586,14 @@ mod tests {
     #[test]
     fn streamed_equals_whole_tensor() {
         for close in [false, true] {
-            check(&[N as u64], 3, close, 10, 1e-5);
-            check(&[6, 4099], 2, close, 10, 1e-5);
+            // Far-apart inputs take every iteration: 4 keep the debug build fast.
+            let max_iter = if close { 10 } else { 4 };
+            check(&[N as u64], 3, close, max_iter, 1e-5);
+            check(&[6, 4099], 2, close, max_iter, 1e-5);
         }
         // Stopping on max_iter (a pending normalisation at the end), none at all, a single
         // input, all inputs below tol, and tiny tensors.
-        check(&[N as u64], 3, false, 1, 1e-9);
+        check(&[N as u64], 2, false, 1, 1e-9);
         check(&[N as u64], 2, false, 0, 1e-5);
         check(&[N as u64], 0, false, 10, 1e-5);
         check(&[N as u64], 2, false, 10, 1e9);
