@@ -15,6 +15,7 @@ use crate::common::{clamp, global, is_f64, is_half, Real, Rounding};
 #[cfg(doc)]
 use crate::torch_cpu::{dot_half, vector_norm};
 use crate::torch_cpu::{DotHalf, VectorNorm, DOT_BLOCK};
+use mosaic_tensor::DType;
 
 /// The descriptor: global `max_iter` and `tol`; the base model's role is ignored (it is just
 /// another input when the config has one).
@@ -54,6 +55,57 @@ trait Kernels<F>: Copy {
     fn dot_update(self, acc: &mut Self::Dot, x: &[F], y: &[F]);
     /// The dot product of everything fed.
     fn dot_finish(self, acc: &Self::Dot) -> F;
+    /// A buffer for the running mean of `n` elements.
+    fn mean_store(self, n: usize) -> MeanStore<F>;
+}
+
+/// The running mean: the method's one tensor-sized buffer.
+enum MeanStore<F> {
+    /// In the compute type.
+    Wide(Vec<F>),
+    /// As the bits of the merge dtype (`bfloat16` or `float16`): the half-precision replay
+    /// rounds every value of the mean to it, so its 16 bits hold the value exactly.
+    Half(Vec<u16>, DType),
+}
+
+impl<F: Real> MeanStore<F> {
+    /// Elements `start..start + dst.len()` of the mean.
+    fn load(&self, start: usize, dst: &mut [F]) {
+        match self {
+            MeanStore::Wide(v) => dst.copy_from_slice(&v[start..start + dst.len()]),
+            MeanStore::Half(v, dtype) => {
+                for (d, &b) in dst.iter_mut().zip(&v[start..]) {
+                    *d = F::of(match dtype {
+                        DType::BF16 => half::bf16::from_bits(b).to_f64(),
+                        _ => half::f16::from_bits(b).to_f64(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Store `src` as elements `start..start + src.len()` of the mean.
+    fn save(&mut self, start: usize, src: &[F]) {
+        match self {
+            MeanStore::Wide(v) => v[start..start + src.len()].copy_from_slice(src),
+            MeanStore::Half(v, dtype) => {
+                for (b, &x) in v[start..].iter_mut().zip(src) {
+                    let (bits, back) = match dtype {
+                        DType::BF16 => {
+                            let h = half::bf16::from_f64(x.f64());
+                            (h.to_bits(), h.to_f64())
+                        }
+                        _ => {
+                            let h = half::f16::from_f64(x.f64());
+                            (h.to_bits(), h.to_f64())
+                        }
+                    };
+                    debug_assert!(back == x.f64() || back.is_nan(), "{x:?} is no {dtype}");
+                    *b = bits;
+                }
+            }
+        }
+    }
 }
 
 /// Sequential `f64` sums (the float32 and float64 merges).
@@ -84,12 +136,15 @@ impl<F: Real> Kernels<F> for Wide {
     fn dot_finish(self, acc: &f64) -> F {
         F::of(*acc)
     }
+    fn mean_store(self, n: usize) -> MeanStore<F> {
+        MeanStore::Wide(vec![F::ZERO; n])
+    }
 }
 
 /// torch's float32 [`vector_norm`] and half-precision [`dot_half`] (the bfloat16 and float16
-/// merges).
+/// merges, whose dtype this is).
 #[derive(Clone, Copy)]
-struct Torch;
+struct Torch(DType);
 
 impl Kernels<f32> for Torch {
     type Norm = VectorNorm;
@@ -111,6 +166,9 @@ impl Kernels<f32> for Torch {
     }
     fn dot_finish(self, acc: &DotHalf) -> f32 {
         acc.finish()
+    }
+    fn mean_store(self, n: usize) -> MeanStore<f32> {
+        MeanStore::Half(vec![0; n], self.0)
     }
 }
 
@@ -145,7 +203,8 @@ enum Pending<F> {
 /// Streamed: one pass for the input norms, one for the initial mean (stored, with its norm),
 /// then per iteration one pass for the dot products of the mean with the unit vectors, one for
 /// the tangent's norm and one that stores the next mean (with its norm), and a last pass that
-/// writes the scaled mean. The mean is the one tensor-sized buffer: each iterate is a rounded
+/// writes the scaled mean. The mean is the one tensor-sized buffer ([`MeanStore`]: 16 bits an
+/// element for the half-precision replay, the compute type otherwise): each iterate is a rounded
 /// elementwise function of the inputs and the earlier iterates, not a fixed combination of the
 /// inputs, so it is kept rather than recomputed.
 #[allow(clippy::too_many_arguments)]
@@ -193,11 +252,13 @@ fn karcher_streamed<F: Stream, K: Kernels<F>>(
         }
     };
 
-    let mut mean = vec![F::ZERO; n];
+    let mut mean = k.mean_store(n);
+    // The mean over one chunk.
+    let mut mbuf = chunk_buffer::<F>();
     let mut mn = k.norm();
     for_chunks(chunk, n, |start, c| {
         fill_units(c, &mut units);
-        let m = &mut mean[start..start + c.get(0).len()];
+        let m = &mut mbuf[..c.get(0).len()];
         for (e, m) in m.iter_mut().enumerate() {
             let mut s = F::ZERO;
             for (&a, u) in w.iter().zip(&units) {
@@ -205,6 +266,7 @@ fn karcher_streamed<F: Stream, K: Kernels<F>>(
             }
             *m = s;
         }
+        mean.save(start, m);
         k.norm_update(&mut mn, m);
     })?;
     let mn = k.norm_finish(&mn);
@@ -236,8 +298,12 @@ fn karcher_streamed<F: Stream, K: Kernels<F>>(
         for_chunks(chunk, n, |start, c| {
             fill_units(c, &mut units);
             let len = c.get(0).len();
-            let m = &mut mean[start..start + len];
-            resolve(pending, m, &units);
+            let m = &mut mbuf[..len];
+            mean.load(start, m);
+            if !matches!(pending, Pending::None) {
+                resolve(pending, m, &units);
+                mean.save(start, m);
+            }
             for (acc, u) in dots.iter_mut().zip(&units) {
                 k.dot_update(acc, m, &u[..len]);
             }
@@ -256,7 +322,8 @@ fn karcher_streamed<F: Stream, K: Kernels<F>>(
         let mut tn = k.norm();
         for_chunks(chunk, n, |start, c| {
             fill_units(c, &mut units);
-            let m = &mean[start..start + c.get(0).len()];
+            let m = &mut mbuf[..c.get(0).len()];
+            mean.load(start, m);
             fill_tangent(&active, m, &units, &mut tangent);
             k.norm_update(&mut tn, &tangent[..m.len()]);
         })?;
@@ -268,11 +335,13 @@ fn karcher_streamed<F: Stream, K: Kernels<F>>(
         let mut un = k.norm();
         for_chunks(chunk, n, |start, c| {
             fill_units(c, &mut units);
-            let m = &mut mean[start..start + c.get(0).len()];
+            let m = &mut mbuf[..c.get(0).len()];
+            mean.load(start, m);
             fill_tangent(&active, m, &units, &mut tangent);
             for (x, &g) in m.iter_mut().zip(&tangent) {
                 *x = r(r(cos * *x) + r(sin * r(g / tn)));
             }
+            mean.save(start, m);
             k.norm_update(&mut un, m);
         })?;
         let un = k.norm_finish(&un);
@@ -288,7 +357,8 @@ fn karcher_streamed<F: Stream, K: Kernels<F>>(
     }
     let scale = r(scale);
     write_chunks(chunk, out, |start, c, dst| {
-        let m = &mut mean[start..start + dst.len()];
+        let m = &mut mbuf[..dst.len()];
+        mean.load(start, m);
         if let Pending::FirstUnit = pending {
             fill_units(c, &mut units);
         }
@@ -343,7 +413,8 @@ impl MergeMethod for Karcher {
         if is_f64(call) {
             self.run::<f64, _>(Wide, Rounding::none(), call, out)
         } else if is_half(call.compute_dtype) {
-            self.run::<f32, _>(Torch, Rounding::of(call)?, call, out)
+            let rd = Rounding::of(call)?;
+            self.run::<f32, _>(Torch(call.compute_dtype.into()), rd, call, out)
         } else {
             self.run::<f32, _>(Wide, Rounding::none(), call, out)
         }
