@@ -11,6 +11,7 @@
 #![deny(missing_docs)]
 
 pub mod arcee_fusion;
+pub mod chunked;
 pub mod common;
 pub mod karcher;
 pub mod model_stock;

@@ -129,97 +129,196 @@ fn ceil_log2(x: usize) -> usize {
     }
 }
 
-/// `multi_row_sum` of `SumKernel.cpp`: `nrows` interleaved running sums of `size` items each,
-/// cascaded over 4 levels so that only partial sums of similar size are added.
-fn multi_row_sum<const W: usize>(
-    load: &dyn Fn(usize, usize) -> [f32; W],
-    nrows: usize,
-    size: usize,
-) -> Vec<[f32; W]> {
-    const LEVELS: usize = 4;
-    let add = |a: &mut [f32; W], b: [f32; W]| {
-        for (x, y) in a.iter_mut().zip(b) {
-            *x += y;
+/// Levels of `multi_row_sum`'s cascade.
+const LEVELS: usize = 4;
+
+/// The state of `multi_row_sum` of `SumKernel.cpp`: `nrows` interleaved running sums of `size`
+/// items each, cascaded over 4 levels so that only partial sums of similar size are added.
+/// Items are pushed one at a time, in order, so a row can be summed a chunk at a time.
+struct Cascade<const W: usize> {
+    /// `LEVELS` levels of `nrows` partial sums.
+    acc: Vec<Vec<[f32; W]>>,
+    /// log2 of the items per level-0 group.
+    power: usize,
+    /// Items in the whole groups, after which items are only added to level 0.
+    whole: usize,
+    /// Items pushed so far.
+    i: usize,
+}
+
+fn add_lanes<const W: usize>(a: &mut [f32; W], b: [f32; W]) {
+    for (x, y) in a.iter_mut().zip(b) {
+        *x += y;
+    }
+}
+
+impl<const W: usize> Cascade<W> {
+    fn new(nrows: usize, size: usize) -> Self {
+        let power = (ceil_log2(size) / LEVELS).max(4);
+        Cascade {
+            acc: vec![vec![[0f32; W]; nrows]; LEVELS],
+            power,
+            whole: size >> power << power,
+            i: 0,
         }
-    };
-    let power = (ceil_log2(size) / LEVELS).max(4);
-    let step = 1usize << power;
-    let mask = step - 1;
-    let mut acc = vec![vec![[0f32; W]; nrows]; LEVELS];
-    let mut i = 0;
-    while i + step <= size {
-        for _ in 0..step {
-            for (k, a) in acc[0].iter_mut().enumerate() {
-                add(a, load(i, k));
-            }
-            i += 1;
+    }
+
+    /// Add item `i` (`load(k)` for row `k`); after each whole group of `2^power` items, carry
+    /// level 0 into level 1, and on up while the item count is a multiple of the next level's
+    /// group.
+    fn push(&mut self, load: impl Fn(usize) -> [f32; W]) {
+        for (k, a) in self.acc[0].iter_mut().enumerate() {
+            add_lanes(a, load(k));
+        }
+        self.i += 1;
+        let mask = (1usize << self.power) - 1;
+        if self.i & mask != 0 || self.i > self.whole {
+            return;
         }
         for j in 1..LEVELS {
-            let (lower, upper) = acc.split_at_mut(j);
+            let (lower, upper) = self.acc.split_at_mut(j);
             for (a, b) in upper[0].iter_mut().zip(lower[j - 1].iter_mut()) {
-                add(a, std::mem::replace(b, [0f32; W]));
+                add_lanes(a, std::mem::replace(b, [0f32; W]));
             }
-            if i & (mask << (j * power)) != 0 {
+            if self.i & (mask << (j * self.power)) != 0 {
                 break;
             }
         }
     }
-    while i < size {
-        for (k, a) in acc[0].iter_mut().enumerate() {
-            add(a, load(i, k));
+
+    /// The `nrows` sums: the levels added in order.
+    fn finish(self) -> Vec<[f32; W]> {
+        let mut out = self.acc[0].clone();
+        for level in &self.acc[1..] {
+            for (o, &v) in out.iter_mut().zip(level) {
+                add_lanes(o, v);
+            }
         }
-        i += 1;
+        out
     }
-    let mut out = acc[0].clone();
-    for level in &acc[1..] {
-        for (o, &v) in out.iter_mut().zip(level) {
-            add(o, v);
-        }
-    }
-    out
 }
+
+/// Items interleaved by `row_sum`.
+const ILP: usize = 4;
 
 /// `row_sum` of `SumKernel.cpp`: 4 interleaved cascaded sums, the rest added to the first, then
 /// the four added in order.
 fn row_sum<const W: usize>(load: &dyn Fn(usize) -> [f32; W], size: usize) -> [f32; W] {
-    const ILP: usize = 4;
     let size_ilp = size / ILP;
-    let mut partial = multi_row_sum::<W>(&|i, k| load(i * ILP + k), ILP, size_ilp);
-    for i in size_ilp * ILP..size {
-        let v = load(i);
-        for (x, y) in partial[0].iter_mut().zip(v) {
-            *x += y;
-        }
+    let mut cascade = Cascade::<W>::new(ILP, size_ilp);
+    for i in 0..size_ilp {
+        cascade.push(|k| load(i * ILP + k));
+    }
+    let rest: Vec<[f32; W]> = (size_ilp * ILP..size).map(load).collect();
+    fold_row_sum(cascade, &rest)
+}
+
+/// The end of `row_sum`: the vectors after the last whole group of 4 added to the first
+/// partial sum, then the 4 partial sums added in order.
+fn fold_row_sum<const W: usize>(cascade: Cascade<W>, rest: &[[f32; W]]) -> [f32; W] {
+    let mut partial = cascade.finish();
+    for &v in rest {
+        add_lanes(&mut partial[0], v);
     }
     let mut total = partial[0];
-    for p in &partial[1..] {
-        for (x, y) in total.iter_mut().zip(p) {
-            *x += y;
-        }
+    for &p in &partial[1..] {
+        add_lanes(&mut total, p);
     }
     total
 }
 
+/// torch's float32 sum of one contiguous row of a length known in advance, fed a piece at a
+/// time ([`RowSum::update`]) so that a long row need not be in memory at once; the result has
+/// the bits of [`sum_lastdim`] over the whole row.
+///
+/// A row of 8 or more elements is summed as 8-lane vectors: 4 interleaved cascaded sums over
+/// groups of 4 vectors (32 elements), then the vectors after the last whole group added to the
+/// first sum, then the elements after the last whole vector and the 8 lanes, each added in
+/// order to a running scalar. Shorter rows use the scalar form of the same kernel.
+pub struct RowSum {
+    /// Elements of the row.
+    n: usize,
+    /// Elements fed so far.
+    pos: usize,
+    /// The cascade over groups of 4 vectors (rows of 8 or more elements).
+    cascade: Cascade<SUM_LANES>,
+    /// Elements after the last whole group of 4 vectors (fewer than 32), or the whole row
+    /// when it is shorter than one vector.
+    rest: Vec<f32>,
+}
+
+/// Elements in one item of [`RowSum`]'s cascade: 4 vectors of 8 lanes.
+pub const ROW_SUM_GROUP: usize = ILP * SUM_LANES;
+
+impl RowSum {
+    /// The sum of a row of `n` elements.
+    pub fn new(n: usize) -> RowSum {
+        RowSum {
+            n,
+            pos: 0,
+            cascade: Cascade::new(ILP, n / SUM_LANES / ILP),
+            rest: Vec::new(),
+        }
+    }
+
+    /// Elements of the row in the whole groups of 4 vectors.
+    fn grouped(&self) -> usize {
+        if self.n >= SUM_LANES {
+            self.n / ROW_SUM_GROUP * ROW_SUM_GROUP
+        } else {
+            0
+        }
+    }
+
+    /// Feed the next `x.len()` elements of the row. Every piece but the last must have a
+    /// multiple of [`ROW_SUM_GROUP`] elements (panics otherwise).
+    pub fn update(&mut self, x: &[f32]) {
+        assert!(
+            self.pos + x.len() <= self.n,
+            "RowSum: more than {} elements",
+            self.n
+        );
+        let grouped = self.grouped();
+        let in_groups = grouped.saturating_sub(self.pos).min(x.len());
+        assert!(
+            in_groups.is_multiple_of(ROW_SUM_GROUP) && (in_groups == x.len() || self.pos + in_groups == grouped),
+            "RowSum: a piece before the end of the row must have a multiple of {ROW_SUM_GROUP} elements"
+        );
+        for g in x[..in_groups].chunks_exact(ROW_SUM_GROUP) {
+            self.cascade.push(|k| {
+                let mut v = [0f32; SUM_LANES];
+                v.copy_from_slice(&g[k * SUM_LANES..(k + 1) * SUM_LANES]);
+                v
+            });
+        }
+        self.rest.extend_from_slice(&x[in_groups..]);
+        self.pos += x.len();
+    }
+
+    /// The sum (after all `n` elements were fed).
+    pub fn finish(self) -> f32 {
+        assert_eq!(self.pos, self.n, "RowSum: row not complete");
+        if self.n < SUM_LANES {
+            return row_sum::<1>(&|i| [self.rest[i]], self.n)[0];
+        }
+        let vectors = self.n / SUM_LANES;
+        let rest_vectors = vectors - self.grouped() / SUM_LANES;
+        let (vecs, tail) = self.rest.split_at(rest_vectors * SUM_LANES);
+        let rest: Vec<[f32; SUM_LANES]> = vecs
+            .chunks_exact(SUM_LANES)
+            .map(|v| v.try_into().expect("8 lanes"))
+            .collect();
+        let lanes = fold_row_sum(self.cascade, &rest);
+        let tail = tail.iter().fold(0f32, |a, &b| a + b);
+        lanes.iter().fold(tail, |a, &b| a + b)
+    }
+}
+
 /// torch's float32 sum of one contiguous row.
 fn sum_row(x: &[f32]) -> f32 {
-    let n = x.len();
-    if n >= SUM_LANES {
-        // Vectorized inner sum: cascaded 8-lane partial sums; then the elements after the last
-        // whole vector, then the 8 lanes, each added in order to a running scalar.
-        let vectors = n / SUM_LANES;
-        let lanes = row_sum::<SUM_LANES>(
-            &|i| {
-                let mut v = [0f32; SUM_LANES];
-                v.copy_from_slice(&x[i * SUM_LANES..(i + 1) * SUM_LANES]);
-                v
-            },
-            vectors,
-        );
-        let tail = x[vectors * SUM_LANES..].iter().fold(0f32, |a, &b| a + b);
-        lanes.iter().fold(tail, |a, &b| a + b)
-    } else {
-        row_sum::<1>(&|i| [x[i]], n)[0]
-    }
+    let mut s = RowSum::new(x.len());
+    s.update(x);
+    s.finish()
 }
 
 /// `torch.sum(x, dim=-1)` in float32 over rows of `row` elements.
@@ -235,23 +334,49 @@ pub fn sum_lastdim(x: &[f32], row: usize) -> Vec<f32> {
 /// a 4-wide vector square for the first 4 of 4 to 7 remaining elements (rounded squares, added in
 /// order) and fused multiply-adds for the rest.
 pub fn vector_norm(x: &[f32]) -> f32 {
-    let whole = x.len() / SUM_LANES * SUM_LANES;
-    let mut acc = [0f32; SUM_LANES];
-    for v in x[..whole].chunks_exact(SUM_LANES) {
-        for (a, &e) in acc.iter_mut().zip(v) {
-            *a += e * e;
+    let mut s = VectorNorm::default();
+    s.update(x);
+    s.finish()
+}
+
+/// [`vector_norm`] fed a piece at a time: every piece but the last must have a multiple of 8
+/// elements (panics otherwise); the result has the bits of [`vector_norm`] of the whole.
+#[derive(Clone, Debug, Default)]
+pub struct VectorNorm {
+    /// The 8 lanes of squares.
+    acc: [f32; SUM_LANES],
+    /// The elements after the last whole vector (fewer than 8), once the last piece came.
+    tail: Vec<f32>,
+}
+
+impl VectorNorm {
+    /// Feed the next elements.
+    pub fn update(&mut self, x: &[f32]) {
+        assert!(
+            self.tail.is_empty(),
+            "VectorNorm: a piece before the last must have a multiple of {SUM_LANES} elements"
+        );
+        let whole = x.len() / SUM_LANES * SUM_LANES;
+        for v in x[..whole].chunks_exact(SUM_LANES) {
+            for (a, &e) in self.acc.iter_mut().zip(v) {
+                *a += e * e;
+            }
         }
+        self.tail.extend_from_slice(&x[whole..]);
     }
-    let mut s = acc[1..].iter().fold(acc[0], |a, &b| a + b);
-    let tail = &x[whole..];
-    let squared = tail.len() / 4 * 4;
-    for &e in &tail[..squared] {
-        s += e * e;
+
+    /// The norm of everything fed.
+    pub fn finish(&self) -> f32 {
+        let mut s = self.acc[1..].iter().fold(self.acc[0], |a, &b| a + b);
+        let squared = self.tail.len() / 4 * 4;
+        for &e in &self.tail[..squared] {
+            s += e * e;
+        }
+        for &e in &self.tail[squared..] {
+            s = e.mul_add(e, s);
+        }
+        s.sqrt()
     }
-    for &e in &tail[squared..] {
-        s = e.mul_add(e, s);
-    }
-    s.sqrt()
 }
 
 /// Lane-wise tree fold of one 8-lane accumulator (`vec_reduce_all` with `+`, AVX2): halves,
@@ -278,48 +403,81 @@ fn tree_sum8(mut v: [f32; SUM_LANES]) -> f32 {
 /// at most 11 significant bits is exact in `f32`, so torch's fused multiply-adds round the same
 /// way as the separate multiply and add here.
 pub fn dot_half(a: &[f32], b: &[f32]) -> f32 {
-    const HALF_LANES: usize = 2 * SUM_LANES;
-    const BLOCK: usize = DOT_REGISTERS * SUM_LANES;
-    let n = a.len().min(b.len());
-    let blocks = n / BLOCK * BLOCK;
-    let mut sum = [[0f32; SUM_LANES]; DOT_REGISTERS];
-    for (x, y) in a[..blocks]
-        .chunks_exact(BLOCK)
-        .zip(b[..blocks].chunks_exact(BLOCK))
-    {
-        for (r, acc) in sum.iter_mut().enumerate() {
-            let o = r * SUM_LANES;
-            for (l, s) in acc.iter_mut().enumerate() {
-                *s += x[o + l] * y[o + l];
+    let mut d = DotHalf::default();
+    d.update(a, b);
+    d.finish()
+}
+
+/// Elements of one block of [`dot_half`]'s main loop.
+pub const DOT_BLOCK: usize = DOT_REGISTERS * SUM_LANES;
+
+/// [`dot_half`] fed a piece at a time: every piece but the last must have a multiple of
+/// [`DOT_BLOCK`] elements (panics otherwise); the result has the bits of [`dot_half`] of the
+/// whole vectors.
+#[derive(Clone, Debug, Default)]
+pub struct DotHalf {
+    /// The 8 accumulators of 8 lanes.
+    sum: [[f32; SUM_LANES]; DOT_REGISTERS],
+    /// The elements after the last whole block (fewer than 64), once the last piece came.
+    tail: (Vec<f32>, Vec<f32>),
+}
+
+impl DotHalf {
+    /// Feed the next elements of both vectors (the shorter length counts).
+    pub fn update(&mut self, a: &[f32], b: &[f32]) {
+        assert!(
+            self.tail.0.is_empty(),
+            "DotHalf: a piece before the last must have a multiple of {DOT_BLOCK} elements"
+        );
+        let n = a.len().min(b.len());
+        let blocks = n / DOT_BLOCK * DOT_BLOCK;
+        for (x, y) in a[..blocks]
+            .chunks_exact(DOT_BLOCK)
+            .zip(b[..blocks].chunks_exact(DOT_BLOCK))
+        {
+            for (r, acc) in self.sum.iter_mut().enumerate() {
+                let o = r * SUM_LANES;
+                for (l, s) in acc.iter_mut().enumerate() {
+                    *s += x[o + l] * y[o + l];
+                }
             }
         }
+        self.tail.0.extend_from_slice(&a[blocks..n]);
+        self.tail.1.extend_from_slice(&b[blocks..n]);
     }
-    let mut width = DOT_REGISTERS;
-    while width > 1 {
-        width /= 2;
-        for i in 0..width {
-            let hi = sum[width + i];
-            for (s, h) in sum[i].iter_mut().zip(hi) {
-                *s += h;
+
+    /// The dot product of everything fed.
+    pub fn finish(&self) -> f32 {
+        const HALF_LANES: usize = 2 * SUM_LANES;
+        let mut sum = self.sum;
+        let mut width = DOT_REGISTERS;
+        while width > 1 {
+            width /= 2;
+            for i in 0..width {
+                let hi = sum[width + i];
+                for (s, h) in sum[i].iter_mut().zip(hi) {
+                    *s += h;
+                }
             }
         }
-    }
-    let mut total = tree_sum8(sum[0]);
-    let vectors = n / HALF_LANES * HALF_LANES;
-    let mut tail = [0f32; SUM_LANES];
-    for (x, y) in a[blocks..vectors]
-        .chunks_exact(SUM_LANES)
-        .zip(b[blocks..vectors].chunks_exact(SUM_LANES))
-    {
-        for ((t, &p), &q) in tail.iter_mut().zip(x).zip(y) {
-            *t += p * q;
+        let mut total = tree_sum8(sum[0]);
+        let (a, b) = (&self.tail.0, &self.tail.1);
+        let vectors = a.len() / HALF_LANES * HALF_LANES;
+        let mut tail = [0f32; SUM_LANES];
+        for (x, y) in a[..vectors]
+            .chunks_exact(SUM_LANES)
+            .zip(b[..vectors].chunks_exact(SUM_LANES))
+        {
+            for ((t, &p), &q) in tail.iter_mut().zip(x).zip(y) {
+                *t += p * q;
+            }
         }
+        total += tree_sum8(tail);
+        for (&p, &q) in a[vectors..].iter().zip(&b[vectors..]) {
+            total += p * q;
+        }
+        total
     }
-    total += tree_sum8(tail);
-    for (&p, &q) in a[vectors..n].iter().zip(&b[vectors..n]) {
-        total += p * q;
-    }
-    total
 }
 
 #[cfg(test)]
@@ -438,6 +596,35 @@ mod tests {
             differs_from_exact += usize::from((bf(exact as f32).to_bits() >> 16) as u16 != want);
         }
         assert_eq!(differs_from_exact, 2);
+    }
+
+    /// The kernels fed in pieces (as the streamed merges feed them) give the bits of one call
+    /// on the whole vector.
+    #[test]
+    fn kernels_fed_in_pieces_equal_whole_calls() {
+        let bf = |v: f32| mosaic_tensor::convert::round_bf16(v);
+        for n in [5usize, 37, 100, 1000, 3 * 8192 + 17, 70_001] {
+            let a = pattern(n, 7919, 13);
+            let b: Vec<f32> = pattern(n, 6007, 7).into_iter().map(bf).collect();
+            let a_bf: Vec<f32> = a.iter().copied().map(bf).collect();
+            for piece in [64usize, 192, 8192] {
+                let mut norm = VectorNorm::default();
+                let mut sum = RowSum::new(n);
+                let mut dot = DotHalf::default();
+                for (x, y) in a.chunks(piece).zip(a_bf.chunks(piece).zip(b.chunks(piece))) {
+                    norm.update(x);
+                    sum.update(x);
+                    dot.update(y.0, y.1);
+                }
+                assert_eq!(norm.finish().to_bits(), vector_norm(&a).to_bits(), "n {n}");
+                assert_eq!(sum.finish().to_bits(), sum_row(&a).to_bits(), "n {n}");
+                assert_eq!(
+                    dot.finish().to_bits(),
+                    dot_half(&a_bf, &b).to_bits(),
+                    "n {n}"
+                );
+            }
+        }
     }
 
     #[test]
