@@ -1,11 +1,13 @@
 //! What every method shares: the float type the math runs in, gathering a call's inputs in
-//! mergekit's order, reading parameters, and writing the result.
+//! mergekit's order (whole, or as views read a chunk at a time), reading parameters, and
+//! writing the result.
 
 use std::fmt::Debug;
 use std::ops::{Add, AddAssign, Div, Mul, Neg, Sub};
 
-use mosaic_abi::{AbiDType, MergeCall, ParamMap, RError, TensorMut, TensorRef};
-use mosaic_tensor::convert::round_to;
+use mosaic_abi::CHUNK_ELEMENTS;
+use mosaic_abi::{chunk_ranges, AbiDType, MergeCall, ParamMap, RError, TensorMut, TensorRef};
+use mosaic_tensor::convert::{self, round_to};
 use mosaic_tensor::DType;
 
 /// The float type a merge computes in: `f32` (mergekit's float32, and the working type torch
@@ -51,10 +53,56 @@ pub trait Real:
     fn read(t: &TensorRef<'_>) -> Vec<Self>;
     /// Write values into the output view (converted to its dtype).
     fn write(out: &mut TensorMut<'_>, values: &[Self]) -> Result<(), RError>;
+    /// Elements `start..start + dst.len()` of the tensor in this type: the same values as
+    /// [`Real::read`] gives them.
+    fn read_at(t: &TensorRef<'_>, start: usize, dst: &mut [Self]) -> Result<(), RError>;
+    /// Write values into elements `start..start + values.len()` of the output view, converted
+    /// as [`Real::write`] converts them.
+    fn write_at(out: &mut TensorMut<'_>, start: usize, values: &[Self]) -> Result<(), RError>;
+}
+
+/// The bytes of elements `start..start + len` of a tensor of `numel` elements of `size` bytes.
+fn byte_range(
+    numel: usize,
+    size: usize,
+    start: usize,
+    len: usize,
+) -> Result<std::ops::Range<usize>, RError> {
+    start
+        .checked_add(len)
+        .filter(|&end| end <= numel)
+        .map(|end| start * size..end * size)
+        .ok_or_else(|| {
+            RError::input(format!(
+                "elements {start}..{} of a tensor of {numel} elements",
+                start.saturating_add(len)
+            ))
+        })
+}
+
+fn read_f32_at(t: &TensorRef<'_>, start: usize, dst: &mut [f32]) -> Result<(), RError> {
+    let r = byte_range(t.numel(), t.dtype().size_of(), start, dst.len())?;
+    convert::bytes_to_f32(t.dtype(), &t.bytes()[r], dst).map_err(|e| RError::input(e.to_string()))
+}
+
+fn write_f32_at(out: &mut TensorMut<'_>, start: usize, values: &[f32]) -> Result<(), RError> {
+    let dtype = out.dtype();
+    let r = byte_range(out.numel(), dtype.size_of(), start, values.len())?;
+    convert::f32_to_bytes(values, dtype, &mut out.bytes_mut()[r])
+        .map_err(|e| RError::input(e.to_string()))
+}
+
+fn read_f64_at(t: &TensorRef<'_>, start: usize, dst: &mut [f64]) -> Result<(), RError> {
+    let r = byte_range(t.numel(), t.dtype().size_of(), start, dst.len())?;
+    convert::bytes_to_f64(t.dtype(), &t.bytes()[r], dst).map_err(|e| RError::input(e.to_string()))
+}
+
+fn write_f64_at(out: &mut TensorMut<'_>, start: usize, values: &[f64]) -> Result<(), RError> {
+    out.write_f64_at(start, values)
 }
 
 macro_rules! impl_real {
-    ($t:ty, $read:ident, $write:ident) => {
+    ($t:ty, $read:ident, $write:ident, $read_at:ident, $write_at:ident) => {
         impl Real for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -91,16 +139,33 @@ macro_rules! impl_real {
             fn write(out: &mut TensorMut<'_>, values: &[Self]) -> Result<(), RError> {
                 out.$write(values)
             }
+            fn read_at(t: &TensorRef<'_>, start: usize, dst: &mut [Self]) -> Result<(), RError> {
+                $read_at(t, start, dst)
+            }
+            fn write_at(
+                out: &mut TensorMut<'_>,
+                start: usize,
+                values: &[Self],
+            ) -> Result<(), RError> {
+                $write_at(out, start, values)
+            }
         }
     };
 }
-impl_real!(f32, to_f32_vec, write_f32);
-impl_real!(f64, to_f64_vec, write_f64);
+impl_real!(f32, to_f32_vec, write_f32, read_f32_at, write_f32_at);
+impl_real!(f64, to_f64_vec, write_f64, read_f64_at, write_f64_at);
 
 /// Sum with an `f64` accumulator, rounded once: within an ulp or two of torch's cascaded
 /// float32 reductions, and deterministic.
 pub fn sum<F: Real>(it: impl IntoIterator<Item = F>) -> F {
     F::of(it.into_iter().map(Real::f64).sum())
+}
+
+/// The value a sequential `f64` sum ([`sum`], [`norm`], [`dot`]) starts from, as
+/// `Iterator::sum` starts it: a running sum carried across chunks from here, in element
+/// order, ends on the same bits as the whole-tensor sum (signed zeros included).
+pub fn sum_start() -> f64 {
+    std::iter::empty::<f64>().sum()
 }
 
 /// Euclidean norm (`torch.linalg.vector_norm`).
@@ -146,12 +211,24 @@ pub struct Inputs<'c, F> {
     pub shape: Vec<u64>,
 }
 
-/// Check the call against the output and gather its inputs in mergekit's order: the base (the
+/// The call's inputs as views, in mergekit's order, for methods that read them a chunk at a
+/// time ([`ChunkReader`]) instead of whole ([`gather`]).
+pub struct Views<'c> {
+    /// The base model's tensor, if the merge has one.
+    pub base: Option<TensorRef<'c>>,
+    /// The non-base inputs, in config order.
+    pub others: Vec<TensorRef<'c>>,
+    /// The per-model parameters of each non-base input.
+    pub other_params: Vec<&'c ParamMap>,
+    /// The shape of every input.
+    pub shape: Vec<u64>,
+    /// The merge dtype the inputs are read in.
+    pub dtype: AbiDType,
+}
+
+/// Check the call against the output and find its inputs in mergekit's order: the base (the
 /// explicit `base`, or `models[base_index]`) and the other models in config order.
-pub fn gather<'c, F: Real>(
-    call: &'c MergeCall<'c>,
-    out: &TensorMut<'_>,
-) -> Result<Inputs<'c, F>, RError> {
+pub fn gather_views<'c>(call: &'c MergeCall<'c>, out: &TensorMut<'_>) -> Result<Views<'c>, RError> {
     call.check_shapes(out.shape())?;
     let base_index = call.base_index();
     if let Some(i) = base_index {
@@ -163,24 +240,37 @@ pub fn gather<'c, F: Real>(
             )));
         }
     }
-    let dtype = call.compute_dtype;
-    let base = call
-        .base()
-        .or_else(|| base_index.map(|i| call.models[i]))
-        .map(|t| load::<F>(&t, dtype));
+    let base = call.base().or_else(|| base_index.map(|i| call.models[i]));
     let mut others = Vec::new();
     let mut other_params = Vec::new();
     for (i, t) in call.models.iter().enumerate() {
         if Some(i) != base_index {
-            others.push(load::<F>(t, dtype));
+            others.push(*t);
             other_params.push(&call.model_params[i]);
         }
     }
-    Ok(Inputs {
+    Ok(Views {
         base,
         others,
         other_params,
         shape: out.shape().to_vec(),
+        dtype: call.compute_dtype,
+    })
+}
+
+/// Check the call against the output and gather its inputs in mergekit's order: the base (the
+/// explicit `base`, or `models[base_index]`) and the other models in config order.
+pub fn gather<'c, F: Real>(
+    call: &'c MergeCall<'c>,
+    out: &TensorMut<'_>,
+) -> Result<Inputs<'c, F>, RError> {
+    let views = gather_views(call, out)?;
+    let dtype = views.dtype;
+    Ok(Inputs {
+        base: views.base.map(|t| load::<F>(&t, dtype)),
+        others: views.others.iter().map(|t| load::<F>(t, dtype)).collect(),
+        other_params: views.other_params,
+        shape: views.shape,
     })
 }
 
@@ -220,19 +310,111 @@ impl<F> Inputs<'_, F> {
         min: usize,
         max: Option<usize>,
     ) -> Result<(), RError> {
-        let n = self.others.len();
-        if n < min || max.is_some_and(|m| n > m) {
-            let want = match max {
-                Some(m) if m == min => format!("exactly {min}"),
-                Some(m) => format!("{min} to {m}"),
-                None => format!("at least {min}"),
-            };
-            return Err(RError::input(format!(
-                "{method}: tensor `{name}` needs {want} non-base model(s), got {n}"
-            )));
-        }
-        Ok(())
+        expect_count(self.others.len(), method, name, min, max)
     }
+}
+
+impl<'c> Views<'c> {
+    /// The base tensor, or an error naming the method and tensor.
+    pub fn require_base(&self, method: &str, name: &str) -> Result<TensorRef<'c>, RError> {
+        self.base.ok_or_else(|| {
+            RError::input(format!(
+                "{method}: tensor `{name}` needs a base model (set `base_model`)"
+            ))
+        })
+    }
+
+    /// Error unless the number of non-base inputs is within `[min, max]`.
+    pub fn expect_others(
+        &self,
+        method: &str,
+        name: &str,
+        min: usize,
+        max: Option<usize>,
+    ) -> Result<(), RError> {
+        expect_count(self.others.len(), method, name, min, max)
+    }
+
+    /// The number of elements of each input.
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product::<u64>() as usize
+    }
+}
+
+/// Error unless `n` non-base inputs is within `[min, max]`.
+fn expect_count(
+    n: usize,
+    method: &str,
+    name: &str,
+    min: usize,
+    max: Option<usize>,
+) -> Result<(), RError> {
+    if n < min || max.is_some_and(|m| n > m) {
+        let want = match max {
+            Some(m) if m == min => format!("exactly {min}"),
+            Some(m) => format!("{min} to {m}"),
+            None => format!("at least {min}"),
+        };
+        return Err(RError::input(format!(
+            "{method}: tensor `{name}` needs {want} non-base model(s), got {n}"
+        )));
+    }
+    Ok(())
+}
+
+/// Reads tensors a range of elements at a time into reusable buffers of the compute type,
+/// with the values [`gather`] gives (for a `bfloat16`/`float16` merge, each value rounded to
+/// it first): the memory of a call is these buffers, not the tensors.
+pub struct ChunkReader<'t, F> {
+    tensors: Vec<TensorRef<'t>>,
+    dtype: AbiDType,
+    bufs: Vec<Vec<F>>,
+    wide: Vec<f64>,
+}
+
+impl<'t, F: Real> ChunkReader<'t, F> {
+    /// A reader of `tensors`, in the merge dtype `dtype`.
+    pub fn new(tensors: Vec<TensorRef<'t>>, dtype: AbiDType) -> ChunkReader<'t, F> {
+        let bufs = vec![Vec::new(); tensors.len()];
+        ChunkReader {
+            tensors,
+            dtype,
+            bufs,
+            wide: Vec::new(),
+        }
+    }
+
+    /// Elements `start..start + len` of every tensor, one buffer per tensor in order.
+    pub fn read(&mut self, start: usize, len: usize) -> Result<&[Vec<F>], RError> {
+        for (t, buf) in self.tensors.iter().zip(&mut self.bufs) {
+            buf.resize(len, F::ZERO);
+            if is_half(self.dtype) {
+                self.wide.resize(len, 0.0);
+                t.read_f64_in(self.dtype.into(), start, &mut self.wide)?;
+                for (b, &w) in buf.iter_mut().zip(&self.wide) {
+                    *b = F::of(w);
+                }
+            } else {
+                F::read_at(t, start, buf)?;
+            }
+        }
+        Ok(&self.bufs)
+    }
+}
+
+/// The ranges `start..start + len` covering `0..n` by whole rows of `row` elements: as many
+/// rows as fit in [`CHUNK_ELEMENTS`], or one row when a row is longer.
+pub fn row_blocks(n: usize, row: usize) -> impl Iterator<Item = (usize, usize)> {
+    let row = row.max(1);
+    let step = (CHUNK_ELEMENTS / row).max(1) * row;
+    (0..n)
+        .step_by(step)
+        .map(move |start| (start, step.min(n - start)))
+}
+
+/// [`chunk_ranges`] of `0..n`, shifted to start at `offset`.
+pub fn chunks_from(offset: usize, n: usize) -> impl Iterator<Item = (usize, usize)> {
+    chunk_ranges(n).map(move |(start, len)| (offset + start, len))
 }
 
 /// A global parameter: the per-tensor value from the call, else the constructor's value.
@@ -278,6 +460,83 @@ impl Rounding {
         match self.0 {
             DType::BF16 | DType::F16 => F::of(round_to(self.0, x.f64())),
             _ => x,
+        }
+    }
+}
+
+/// Checks shared by the methods' `streamed_equals_whole_tensor` tests.
+#[cfg(test)]
+pub mod testing {
+    use abi_stable::std_types::{RSlice, RStr};
+    use mosaic_abi::{AbiDType, MergeCall, ParamMap, RError, RngSeed, TensorMut, TensorRef};
+    use mosaic_tensor::DType;
+
+    /// A merge entry point: the streamed method, or the whole-tensor reference.
+    pub type Run<'a> = &'a dyn Fn(&MergeCall<'_>, &mut TensorMut<'_>) -> Result<(), RError>;
+
+    /// Deterministic values in about [-1, 1) (a Weyl sequence), `seed` picking the sequence.
+    pub fn pattern(n: usize, seed: u64) -> Vec<f64> {
+        let step = 0.618_033_988_749_894_9 + seed as f64 * 0.137;
+        (0..n)
+            .map(|i| ((i as f64 * step + seed as f64 * 0.3).fract() * 2.0 - 1.0) * 0.05)
+            .collect()
+    }
+
+    /// Merge the inputs made by `make(n)` (base, then models) with `streamed` and with
+    /// `reference` for every shape, compute dtype (`float32`, `bfloat16`, `float16`,
+    /// `float64`, the output in that dtype) and input dtype (`f32`, `bf16`), and assert the
+    /// output bytes are identical.
+    pub fn assert_streamed_equals_whole(
+        shapes: &[&[u64]],
+        make: &dyn Fn(usize) -> (Vec<f64>, Vec<Vec<f64>>),
+        params: &ParamMap,
+        streamed: Run<'_>,
+        reference: Run<'_>,
+    ) {
+        for &shape in shapes {
+            let n = shape.iter().product::<u64>() as usize;
+            let (base, models) = make(n);
+            for stored in [DType::F32, DType::BF16] {
+                let bytes = |v: &[f64]| {
+                    let mut b = vec![0u8; n * stored.size_of()];
+                    mosaic_tensor::convert::f64_to_bytes(v, stored, &mut b).unwrap();
+                    b
+                };
+                let base_bytes = bytes(&base);
+                let model_bytes: Vec<Vec<u8>> = models.iter().map(|m| bytes(m)).collect();
+                let base_ref = TensorRef::new(stored, shape, &base_bytes).unwrap();
+                let refs: Vec<TensorRef<'_>> = model_bytes
+                    .iter()
+                    .map(|b| TensorRef::new(stored, shape, b).unwrap())
+                    .collect();
+                let model_params = vec![ParamMap::new(); refs.len()];
+                for compute in [DType::F32, DType::BF16, DType::F16, DType::F64] {
+                    let call = MergeCall {
+                        tensor_name: RStr::from_str("t"),
+                        base: Some(base_ref).into(),
+                        models: RSlice::from_slice(&refs),
+                        base_index: None.into(),
+                        model_params: RSlice::from_slice(&model_params),
+                        params,
+                        compute_dtype: AbiDType::from(compute),
+                        seed: RngSeed::from_u64(0),
+                    };
+                    let run = |f: Run<'_>| {
+                        let mut b = vec![0xa5u8; n * compute.size_of()];
+                        let mut out = TensorMut::new(compute, shape, &mut b).unwrap();
+                        f(&call, &mut out).unwrap();
+                        b
+                    };
+                    let (got, want) = (run(streamed), run(reference));
+                    let first = got.iter().zip(&want).position(|(a, b)| a != b);
+                    assert!(
+                        first.is_none(),
+                        "shape {shape:?}, stored {stored}, compute {compute}: first differing \
+                         byte {first:?} of {}",
+                        got.len()
+                    );
+                }
+            }
         }
     }
 }

@@ -4,10 +4,11 @@
 //! Reference: alchemonaut, QuartetAnemoi-70B-t0.0001 model card (Hugging Face).
 
 use mosaic_abi::{
-    AlgorithmDescriptor, Family, MergeCall, MergeMethod, ParamMap, ParamSpec, RError, TensorMut,
+    chunk_ranges, AlgorithmDescriptor, Family, MergeCall, MergeMethod, ParamMap, ParamSpec, RError,
+    TensorMut,
 };
 
-use crate::common::{clamp, gather, global, is_f64, Real, Rounding};
+use crate::common::{clamp, gather_views, global, is_f64, ChunkReader, Real, Rounding};
 
 /// The descriptor: global `t` (required), a base model required.
 pub fn descriptor() -> AlgorithmDescriptor {
@@ -24,7 +25,7 @@ pub fn descriptor() -> AlgorithmDescriptor {
     .tag("requires_base")
 }
 
-/// NearSwap of base `a` and other `b`, each op's result rounded by `rd` as mergekit's torch ops
+/// NearSwap of base `a` and other `b` (whole tensors, or the same chunk of each), each op's result rounded by `rd` as mergekit's torch ops
 /// round it: `w = clamp(reciprocal(max(|a − b|, 1e-6)) · t, 0, 1)`, `w·b + (1 − w)·a`
 /// (torch computes the Python scalar `t / tensor` as `tensor.reciprocal() * t`).
 pub fn nearswap<F: Real>(t: F, a: &[F], b: &[F], rd: Rounding) -> Vec<F> {
@@ -59,12 +60,18 @@ impl NearSwap {
     }
 
     fn run<F: Real>(&self, call: &MergeCall<'_>, out: &mut TensorMut<'_>) -> Result<(), RError> {
-        let inputs = gather::<F>(call, out)?;
-        let base = inputs.require_base("nearswap", call.name())?;
-        inputs.expect_others("nearswap", call.name(), 1, Some(1))?;
+        let views = gather_views(call, out)?;
+        let base = views.require_base("nearswap", call.name())?;
+        views.expect_others("nearswap", call.name(), 1, Some(1))?;
         let t = F::of(global(call, &self.params, "t").f64("t")?);
         let rd = Rounding::of(call)?;
-        F::write(out, &nearswap(t, base, &inputs.others[0], rd))
+        // Elementwise: one pass, chunk by chunk.
+        let mut reader = ChunkReader::<F>::new(vec![base, views.others[0]], views.dtype);
+        for (start, len) in chunk_ranges(views.numel()) {
+            let bufs = reader.read(start, len)?;
+            F::write_at(out, start, &nearswap(t, &bufs[0], &bufs[1], rd))?;
+        }
+        Ok(())
     }
 }
 
@@ -81,6 +88,18 @@ impl MergeMethod for NearSwap {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::common::gather;
+    use crate::common::testing::{assert_streamed_equals_whole, pattern};
+
+    /// The method as it ran before streaming: whole tensors in, whole tensor out.
+    fn whole<F: Real>(call: &MergeCall<'_>, out: &mut TensorMut<'_>, t: f64) -> Result<(), RError> {
+        let inputs = gather::<F>(call, out)?;
+        let base = inputs.base.as_deref().expect("a base");
+        F::write(
+            out,
+            &nearswap(F::of(t), base, &inputs.others[0], Rounding::of(call)?),
+        )
+    }
 
     #[test]
     fn close_elements_swap_far_ones_stay() {
@@ -93,5 +112,43 @@ mod tests {
         assert_eq!(r[0], 0.05);
         assert!((r[1] - 0.1).abs() < 1e-12);
         assert!((r[2] - 0.1).abs() < 1e-12);
+    }
+
+    /// The other model equal to the base (the `1e-6` floor), exactly `t` away, closer (fully
+    /// swapped) and farther (partly swapped), by the element index modulo 4.
+    fn inputs(n: usize) -> (Vec<f64>, Vec<Vec<f64>>) {
+        let base = pattern(n, 1);
+        let d = pattern(n, 2);
+        let other = (0..n)
+            .map(|i| match i % 4 {
+                0 => base[i],
+                1 => base[i] + 0.015625,
+                2 => base[i] + d[i] * 0.1,
+                _ => base[i] + d[i] * 10.0,
+            })
+            .collect();
+        (base, vec![other])
+    }
+
+    #[test]
+    fn streamed_equals_whole_tensor() {
+        let n = 3 * mosaic_abi::CHUNK_ELEMENTS + 17;
+        let shapes: [&[u64]; 2] = [&[n as u64], &[97, 300]];
+        let t = 0.015625;
+        let m = NearSwap::new(&ParamMap::new().with("t", t)).unwrap();
+        let reference = |c: &MergeCall<'_>, o: &mut TensorMut<'_>| {
+            if is_f64(c) {
+                whole::<f64>(c, o, t)
+            } else {
+                whole::<f32>(c, o, t)
+            }
+        };
+        assert_streamed_equals_whole(
+            &shapes,
+            &inputs,
+            &ParamMap::new(),
+            &|c, o| m.merge(c, o),
+            &reference,
+        );
     }
 }
