@@ -399,6 +399,7 @@ mod tests {
 /// half-precision operations in `f32` and round the result. Merge methods that must match
 /// mergekit bit for bit round after every elementary operation with this. Integer and bool
 /// dtypes are treated like `f32`.
+#[inline(always)]
 pub fn round_to(dtype: DType, x: f64) -> f64 {
     match dtype {
         DType::F64 => x,
@@ -420,6 +421,7 @@ pub fn round_bf16(x: f32) -> f32 {
 }
 
 /// The dtype torch accumulates sums in for `dtype`: `f64` for `f64`, `f32` otherwise.
+#[inline]
 pub fn accumulator(dtype: DType) -> DType {
     if dtype == DType::F64 {
         DType::F64

@@ -6,7 +6,8 @@ use mosaic_abi::{
     TensorRef,
 };
 
-use crate::common::{gather_views, is_f64, row_blocks, ChunkReader, Real, Views};
+use crate::chunked::{row_blocks, Chunk, Sources, Stream};
+use crate::common::is_f64;
 use crate::torch_cpu;
 
 /// The descriptor: no parameters; a base model required.
@@ -20,7 +21,7 @@ pub fn descriptor() -> AlgorithmDescriptor {
 }
 
 /// The steps of mergekit's importance score, in the float type's torch rounding.
-pub trait FusionReal: Real {
+pub trait FusionReal: Stream {
     /// `torch.softmax(x, dim=-1)` over rows of `row` elements.
     fn softmax_rows(x: &[Self], row: usize) -> Vec<Self>;
     /// `torch.log`.
@@ -172,7 +173,7 @@ impl RadixSelect {
 ///    pass for `f32`, three for `f64`), each importance recomputed from its row's KL;
 /// 3. chunk by chunk, the output.
 fn arcee_fusion_streamed<F: FusionReal>(
-    v: &Views<'_>,
+    v: &Sources<'_>,
     base: TensorRef<'_>,
     out: &mut TensorMut<'_>,
 ) -> Result<(), RError> {
@@ -181,7 +182,7 @@ fn arcee_fusion_streamed<F: FusionReal>(
         return Ok(());
     }
     let row = v.shape.last().map_or(n, |&d| (d as usize).max(1));
-    let mut reader = ChunkReader::<F>::new(vec![base, v.others[0]], v.dtype);
+    let mut reader = Chunk::<F>::new(vec![base, v.others[0]], v.dtype);
     // mergekit samples 1e6 entries of larger tensors at random; we take exact quantiles.
     let ranks: Vec<usize> = [0.25f32, 0.5, 0.75]
         .iter()
@@ -194,7 +195,7 @@ fn arcee_fusion_streamed<F: FusionReal>(
         let bufs = reader.read(start, len)?;
         let first = kls.len();
         kls.extend(row_kl(&bufs[0], &bufs[1], row));
-        for (i, (&b, &o)) in bufs[0].iter().zip(&bufs[1]).enumerate() {
+        for (i, (&b, &o)) in bufs[0].iter().zip(bufs[1]).enumerate() {
             select.count(importance(b, o, kls[first + i / row]).order_key());
         }
     }
@@ -204,7 +205,7 @@ fn arcee_fusion_streamed<F: FusionReal>(
         }
         for (start, len) in chunk_ranges(n) {
             let bufs = reader.read(start, len)?;
-            for (i, (&b, &o)) in bufs[0].iter().zip(&bufs[1]).enumerate() {
+            for (i, (&b, &o)) in bufs[0].iter().zip(bufs[1]).enumerate() {
                 select.count(importance(b, o, kls[(start + i) / row]).order_key());
             }
         }
@@ -218,14 +219,14 @@ fn arcee_fusion_streamed<F: FusionReal>(
         result.extend(
             bufs[0]
                 .iter()
-                .zip(&bufs[1])
+                .zip(bufs[1])
                 .enumerate()
                 .map(|(i, (&b, &o))| {
                     let fused = importance(b, o, kls[(start + i) / row]) >= threshold;
                     b + (o - b) * if fused { F::ONE } else { F::ZERO }
                 }),
         );
-        F::write_at(out, start, &result)?;
+        F::write_range(out, start, &result)?;
     }
     Ok(())
 }
@@ -244,7 +245,7 @@ impl ArceeFusion {
         call: &MergeCall<'_>,
         out: &mut TensorMut<'_>,
     ) -> Result<(), RError> {
-        let views = gather_views(call, out)?;
+        let views = Sources::of(call, out)?;
         let base = views.require_base("arcee_fusion", call.name())?;
         views.expect_others("arcee_fusion", call.name(), 1, Some(1))?;
         arcee_fusion_streamed::<F>(&views, base, out)

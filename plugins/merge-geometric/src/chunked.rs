@@ -33,7 +33,7 @@ pub fn chunk_buffer<F: Real>() -> Vec<F> {
 pub trait Stream: Real {
     /// Elements `start..start + dst.len()` of `t` as [`crate::common::gather`] reads them for
     /// the compute dtype `dtype`.
-    fn read_at(
+    fn read_range(
         t: &TensorRef<'_>,
         dtype: AbiDType,
         start: usize,
@@ -42,7 +42,7 @@ pub trait Stream: Real {
 
     /// Write `values` into elements `start..start + values.len()` of `out`, converted as
     /// [`Real::write`] converts them.
-    fn write_at(out: &mut TensorMut<'_>, start: usize, values: &[Self]) -> Result<(), RError>;
+    fn write_range(out: &mut TensorMut<'_>, start: usize, values: &[Self]) -> Result<(), RError>;
 }
 
 /// The byte range of elements `start..start + len` of a tensor of `numel` elements of `dtype`.
@@ -70,7 +70,7 @@ fn convert_err(e: impl std::fmt::Display) -> RError {
 }
 
 impl Stream for f32 {
-    fn read_at(
+    fn read_range(
         t: &TensorRef<'_>,
         dtype: AbiDType,
         start: usize,
@@ -101,7 +101,7 @@ impl Stream for f32 {
         Ok(())
     }
 
-    fn write_at(out: &mut TensorMut<'_>, start: usize, values: &[f32]) -> Result<(), RError> {
+    fn write_range(out: &mut TensorMut<'_>, start: usize, values: &[f32]) -> Result<(), RError> {
         let dtype = out.dtype();
         let range = byte_range(dtype, out.numel(), start, values.len())?;
         f32_to_bytes(values, dtype, &mut out.bytes_mut()[range]).map_err(convert_err)
@@ -109,7 +109,7 @@ impl Stream for f32 {
 }
 
 impl Stream for f64 {
-    fn read_at(
+    fn read_range(
         t: &TensorRef<'_>,
         dtype: AbiDType,
         start: usize,
@@ -122,7 +122,7 @@ impl Stream for f64 {
         bytes_to_f64(t.dtype(), &t.bytes()[range], dst).map_err(convert_err)
     }
 
-    fn write_at(out: &mut TensorMut<'_>, start: usize, values: &[f64]) -> Result<(), RError> {
+    fn write_range(out: &mut TensorMut<'_>, start: usize, values: &[f64]) -> Result<(), RError> {
         out.write_f64_at(start, values)
     }
 }
@@ -209,18 +209,7 @@ impl<'c> Sources<'c> {
         min: usize,
         max: Option<usize>,
     ) -> Result<(), RError> {
-        let n = self.others.len();
-        if n < min || max.is_some_and(|m| n > m) {
-            let want = match max {
-                Some(m) if m == min => format!("exactly {min}"),
-                Some(m) => format!("{min} to {m}"),
-                None => format!("at least {min}"),
-            };
-            return Err(RError::input(format!(
-                "{method}: tensor `{name}` needs {want} non-base model(s), got {n}"
-            )));
-        }
-        Ok(())
+        crate::common::expect_count(self.others.len(), method, name, min, max)
     }
 }
 
@@ -244,13 +233,25 @@ impl<'c, F: Stream> Chunk<'c, F> {
         }
     }
 
-    /// Read elements `start..start + len` (at most [`CHUNK_ELEMENTS`]) of every input.
+    /// Read elements `start..start + len` of every input (the buffers grow past
+    /// [`CHUNK_ELEMENTS`] only for a longer range, e.g. one long row of [`row_blocks`]).
     pub fn load(&mut self, start: usize, len: usize) -> Result<(), RError> {
         for (t, b) in self.tensors.iter().zip(&mut self.bufs) {
-            F::read_at(t, self.dtype, start, &mut b[..len])?;
+            if b.len() < len {
+                b.resize(len, F::ZERO);
+            }
+            F::read_range(t, self.dtype, start, &mut b[..len])?;
         }
         self.len = len;
         Ok(())
+    }
+}
+
+impl<F: Stream> Chunk<'_, F> {
+    /// [`Chunk::load`] elements `start..start + len`, then every input's values there.
+    pub fn read(&mut self, start: usize, len: usize) -> Result<Vec<&[F]>, RError> {
+        self.load(start, len)?;
+        Ok(self.all().collect())
     }
 }
 
@@ -277,9 +278,24 @@ pub fn write_chunks<F: Stream>(
     for (start, len) in chunk_ranges(out.numel()) {
         chunk.load(start, len)?;
         f(start, chunk, &mut dst[..len]);
-        F::write_at(out, start, &dst[..len])?;
+        F::write_range(out, start, &dst[..len])?;
     }
     Ok(())
+}
+
+/// The ranges `start..start + len` covering `0..n` by whole rows of `row` elements: as many
+/// rows as fit in [`CHUNK_ELEMENTS`], or one row when a row is longer.
+pub fn row_blocks(n: usize, row: usize) -> impl Iterator<Item = (usize, usize)> {
+    let row = row.max(1);
+    let step = (CHUNK_ELEMENTS / row).max(1) * row;
+    (0..n)
+        .step_by(step)
+        .map(move |start| (start, step.min(n - start)))
+}
+
+/// [`chunk_ranges`] of `0..n`, shifted to start at `offset`.
+pub fn chunks_from(offset: usize, n: usize) -> impl Iterator<Item = (usize, usize)> {
+    chunk_ranges(n).map(move |(start, len)| (offset + start, len))
 }
 
 /// Visit the inputs a chunk at a time (a pass that accumulates statistics).

@@ -5,9 +5,8 @@
 use std::fmt::Debug;
 use std::ops::{Add, AddAssign, Div, Mul, Neg, Sub};
 
-use mosaic_abi::CHUNK_ELEMENTS;
-use mosaic_abi::{chunk_ranges, AbiDType, MergeCall, ParamMap, RError, TensorMut, TensorRef};
-use mosaic_tensor::convert::{self, round_to};
+use mosaic_abi::{AbiDType, MergeCall, ParamMap, RError, TensorMut, TensorRef};
+use mosaic_tensor::convert::round_to;
 use mosaic_tensor::DType;
 
 /// The float type a merge computes in: `f32` (mergekit's float32, and the working type torch
@@ -53,56 +52,10 @@ pub trait Real:
     fn read(t: &TensorRef<'_>) -> Vec<Self>;
     /// Write values into the output view (converted to its dtype).
     fn write(out: &mut TensorMut<'_>, values: &[Self]) -> Result<(), RError>;
-    /// Elements `start..start + dst.len()` of the tensor in this type: the same values as
-    /// [`Real::read`] gives them.
-    fn read_at(t: &TensorRef<'_>, start: usize, dst: &mut [Self]) -> Result<(), RError>;
-    /// Write values into elements `start..start + values.len()` of the output view, converted
-    /// as [`Real::write`] converts them.
-    fn write_at(out: &mut TensorMut<'_>, start: usize, values: &[Self]) -> Result<(), RError>;
-}
-
-/// The bytes of elements `start..start + len` of a tensor of `numel` elements of `size` bytes.
-fn byte_range(
-    numel: usize,
-    size: usize,
-    start: usize,
-    len: usize,
-) -> Result<std::ops::Range<usize>, RError> {
-    start
-        .checked_add(len)
-        .filter(|&end| end <= numel)
-        .map(|end| start * size..end * size)
-        .ok_or_else(|| {
-            RError::input(format!(
-                "elements {start}..{} of a tensor of {numel} elements",
-                start.saturating_add(len)
-            ))
-        })
-}
-
-fn read_f32_at(t: &TensorRef<'_>, start: usize, dst: &mut [f32]) -> Result<(), RError> {
-    let r = byte_range(t.numel(), t.dtype().size_of(), start, dst.len())?;
-    convert::bytes_to_f32(t.dtype(), &t.bytes()[r], dst).map_err(|e| RError::input(e.to_string()))
-}
-
-fn write_f32_at(out: &mut TensorMut<'_>, start: usize, values: &[f32]) -> Result<(), RError> {
-    let dtype = out.dtype();
-    let r = byte_range(out.numel(), dtype.size_of(), start, values.len())?;
-    convert::f32_to_bytes(values, dtype, &mut out.bytes_mut()[r])
-        .map_err(|e| RError::input(e.to_string()))
-}
-
-fn read_f64_at(t: &TensorRef<'_>, start: usize, dst: &mut [f64]) -> Result<(), RError> {
-    let r = byte_range(t.numel(), t.dtype().size_of(), start, dst.len())?;
-    convert::bytes_to_f64(t.dtype(), &t.bytes()[r], dst).map_err(|e| RError::input(e.to_string()))
-}
-
-fn write_f64_at(out: &mut TensorMut<'_>, start: usize, values: &[f64]) -> Result<(), RError> {
-    out.write_f64_at(start, values)
 }
 
 macro_rules! impl_real {
-    ($t:ty, $read:ident, $write:ident, $read_at:ident, $write_at:ident) => {
+    ($t:ty, $read:ident, $write:ident) => {
         impl Real for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -139,33 +92,16 @@ macro_rules! impl_real {
             fn write(out: &mut TensorMut<'_>, values: &[Self]) -> Result<(), RError> {
                 out.$write(values)
             }
-            fn read_at(t: &TensorRef<'_>, start: usize, dst: &mut [Self]) -> Result<(), RError> {
-                $read_at(t, start, dst)
-            }
-            fn write_at(
-                out: &mut TensorMut<'_>,
-                start: usize,
-                values: &[Self],
-            ) -> Result<(), RError> {
-                $write_at(out, start, values)
-            }
         }
     };
 }
-impl_real!(f32, to_f32_vec, write_f32, read_f32_at, write_f32_at);
-impl_real!(f64, to_f64_vec, write_f64, read_f64_at, write_f64_at);
+impl_real!(f32, to_f32_vec, write_f32);
+impl_real!(f64, to_f64_vec, write_f64);
 
 /// Sum with an `f64` accumulator, rounded once: within an ulp or two of torch's cascaded
 /// float32 reductions, and deterministic.
 pub fn sum<F: Real>(it: impl IntoIterator<Item = F>) -> F {
     F::of(it.into_iter().map(Real::f64).sum())
-}
-
-/// The value a sequential `f64` sum ([`sum`], [`norm`], [`dot`]) starts from, as
-/// `Iterator::sum` starts it: a running sum carried across chunks from here, in element
-/// order, ends on the same bits as the whole-tensor sum (signed zeros included).
-pub fn sum_start() -> f64 {
-    std::iter::empty::<f64>().sum()
 }
 
 /// Euclidean norm (`torch.linalg.vector_norm`).
@@ -211,60 +147,13 @@ pub struct Inputs<'c, F> {
     pub shape: Vec<u64>,
 }
 
-/// The call's inputs as views, in mergekit's order, for methods that read them a chunk at a
-/// time ([`ChunkReader`]) instead of whole ([`gather`]).
-pub struct Views<'c> {
-    /// The base model's tensor, if the merge has one.
-    pub base: Option<TensorRef<'c>>,
-    /// The non-base inputs, in config order.
-    pub others: Vec<TensorRef<'c>>,
-    /// The per-model parameters of each non-base input.
-    pub other_params: Vec<&'c ParamMap>,
-    /// The shape of every input.
-    pub shape: Vec<u64>,
-    /// The merge dtype the inputs are read in.
-    pub dtype: AbiDType,
-}
-
-/// Check the call against the output and find its inputs in mergekit's order: the base (the
-/// explicit `base`, or `models[base_index]`) and the other models in config order.
-pub fn gather_views<'c>(call: &'c MergeCall<'c>, out: &TensorMut<'_>) -> Result<Views<'c>, RError> {
-    call.check_shapes(out.shape())?;
-    let base_index = call.base_index();
-    if let Some(i) = base_index {
-        if i >= call.models.len() {
-            return Err(RError::input(format!(
-                "tensor `{}`: base_index {i} but only {} models",
-                call.name(),
-                call.models.len()
-            )));
-        }
-    }
-    let base = call.base().or_else(|| base_index.map(|i| call.models[i]));
-    let mut others = Vec::new();
-    let mut other_params = Vec::new();
-    for (i, t) in call.models.iter().enumerate() {
-        if Some(i) != base_index {
-            others.push(*t);
-            other_params.push(&call.model_params[i]);
-        }
-    }
-    Ok(Views {
-        base,
-        others,
-        other_params,
-        shape: out.shape().to_vec(),
-        dtype: call.compute_dtype,
-    })
-}
-
 /// Check the call against the output and gather its inputs in mergekit's order: the base (the
 /// explicit `base`, or `models[base_index]`) and the other models in config order.
 pub fn gather<'c, F: Real>(
     call: &'c MergeCall<'c>,
     out: &TensorMut<'_>,
 ) -> Result<Inputs<'c, F>, RError> {
-    let views = gather_views(call, out)?;
+    let views = crate::chunked::Sources::of(call, out)?;
     let dtype = views.dtype;
     Ok(Inputs {
         base: views.base.map(|t| load::<F>(&t, dtype)),
@@ -314,35 +203,8 @@ impl<F> Inputs<'_, F> {
     }
 }
 
-impl<'c> Views<'c> {
-    /// The base tensor, or an error naming the method and tensor.
-    pub fn require_base(&self, method: &str, name: &str) -> Result<TensorRef<'c>, RError> {
-        self.base.ok_or_else(|| {
-            RError::input(format!(
-                "{method}: tensor `{name}` needs a base model (set `base_model`)"
-            ))
-        })
-    }
-
-    /// Error unless the number of non-base inputs is within `[min, max]`.
-    pub fn expect_others(
-        &self,
-        method: &str,
-        name: &str,
-        min: usize,
-        max: Option<usize>,
-    ) -> Result<(), RError> {
-        expect_count(self.others.len(), method, name, min, max)
-    }
-
-    /// The number of elements of each input.
-    pub fn numel(&self) -> usize {
-        self.shape.iter().product::<u64>() as usize
-    }
-}
-
 /// Error unless `n` non-base inputs is within `[min, max]`.
-fn expect_count(
+pub(crate) fn expect_count(
     n: usize,
     method: &str,
     name: &str,
@@ -360,61 +222,6 @@ fn expect_count(
         )));
     }
     Ok(())
-}
-
-/// Reads tensors a range of elements at a time into reusable buffers of the compute type,
-/// with the values [`gather`] gives (for a `bfloat16`/`float16` merge, each value rounded to
-/// it first): the memory of a call is these buffers, not the tensors.
-pub struct ChunkReader<'t, F> {
-    tensors: Vec<TensorRef<'t>>,
-    dtype: AbiDType,
-    bufs: Vec<Vec<F>>,
-    wide: Vec<f64>,
-}
-
-impl<'t, F: Real> ChunkReader<'t, F> {
-    /// A reader of `tensors`, in the merge dtype `dtype`.
-    pub fn new(tensors: Vec<TensorRef<'t>>, dtype: AbiDType) -> ChunkReader<'t, F> {
-        let bufs = vec![Vec::new(); tensors.len()];
-        ChunkReader {
-            tensors,
-            dtype,
-            bufs,
-            wide: Vec::new(),
-        }
-    }
-
-    /// Elements `start..start + len` of every tensor, one buffer per tensor in order.
-    pub fn read(&mut self, start: usize, len: usize) -> Result<&[Vec<F>], RError> {
-        for (t, buf) in self.tensors.iter().zip(&mut self.bufs) {
-            buf.resize(len, F::ZERO);
-            if is_half(self.dtype) {
-                self.wide.resize(len, 0.0);
-                t.read_f64_in(self.dtype.into(), start, &mut self.wide)?;
-                for (b, &w) in buf.iter_mut().zip(&self.wide) {
-                    *b = F::of(w);
-                }
-            } else {
-                F::read_at(t, start, buf)?;
-            }
-        }
-        Ok(&self.bufs)
-    }
-}
-
-/// The ranges `start..start + len` covering `0..n` by whole rows of `row` elements: as many
-/// rows as fit in [`CHUNK_ELEMENTS`], or one row when a row is longer.
-pub fn row_blocks(n: usize, row: usize) -> impl Iterator<Item = (usize, usize)> {
-    let row = row.max(1);
-    let step = (CHUNK_ELEMENTS / row).max(1) * row;
-    (0..n)
-        .step_by(step)
-        .map(move |start| (start, step.min(n - start)))
-}
-
-/// [`chunk_ranges`] of `0..n`, shifted to start at `offset`.
-pub fn chunks_from(offset: usize, n: usize) -> impl Iterator<Item = (usize, usize)> {
-    chunk_ranges(n).map(move |(start, len)| (offset + start, len))
 }
 
 /// A global parameter: the per-tensor value from the call, else the constructor's value.
@@ -456,6 +263,7 @@ impl Rounding {
     }
 
     /// `x` as the merge dtype stores it.
+    #[inline(always)]
     pub fn r<F: Real>(self, x: F) -> F {
         match self.0 {
             DType::BF16 | DType::F16 => F::of(round_to(self.0, x.f64())),

@@ -8,10 +8,8 @@ use mosaic_abi::{
     TensorRef, CHUNK_ELEMENTS,
 };
 
-use crate::common::{
-    chunks_from, clamp, gather_views, global, is_f64, row_blocks, sum_start, ChunkReader, Real,
-    Rounding, Views,
-};
+use crate::chunked::{chunks_from, row_blocks, sum_start, Chunk, Sources, Stream};
+use crate::common::{clamp, global, is_f64, Rounding};
 
 /// The descriptor: global `filter_wise` (default false), a base model required.
 pub fn descriptor() -> AlgorithmDescriptor {
@@ -48,7 +46,7 @@ impl Angles {
 
     /// Add the elements of `w0` and the fine-tuned `ws` (one slice each, same range);
     /// `offsets` is scratch for the task vectors.
-    fn add<F: Real>(&mut self, w0: &[F], ws: &[&[F]], offsets: &mut [Vec<F>], rd: Rounding) {
+    fn add<F: Stream>(&mut self, w0: &[F], ws: &[&[F]], offsets: &mut [Vec<F>], rd: Rounding) {
         for ((w, off), sq) in ws.iter().zip(offsets.iter_mut()).zip(&mut self.squares) {
             off.clear();
             off.extend(w.iter().zip(w0).map(|(&a, &b)| rd.r(a - b)));
@@ -68,7 +66,7 @@ impl Angles {
     }
 
     /// The interpolation ratio `t` towards the fine-tuned average.
-    fn ratio<F: Real>(&self, rd: Rounding) -> F {
+    fn ratio<F: Stream>(&self, rd: Rounding) -> F {
         let count = self.squares.len();
         let tiny = rd.r(F::of(1e-6));
         let norms: Vec<F> = self.squares.iter().map(|&s| F::of(s.sqrt())).collect();
@@ -97,7 +95,7 @@ impl Angles {
 }
 
 /// `t · mean(ws) + (1 − t) · w0` of one range, appended to `out`.
-fn interpolate<F: Real>(t: F, w0: &[F], ws: &[&[F]], rd: Rounding, out: &mut Vec<F>) {
+fn interpolate<F: Stream>(t: F, w0: &[F], ws: &[&[F]], rd: Rounding, out: &mut Vec<F>) {
     let k = F::of(ws.len() as f64);
     out.extend((0..w0.len()).map(|e| {
         let mut s = ws[0][e];
@@ -110,7 +108,7 @@ fn interpolate<F: Real>(t: F, w0: &[F], ws: &[&[F]], rd: Rounding, out: &mut Vec
 }
 
 /// Elements `r` of the fine-tuned models' buffers (all but the first, the base's).
-fn fine<F>(bufs: &[Vec<F>], r: std::ops::Range<usize>) -> Vec<&[F]> {
+fn fine<'a, F>(bufs: &[&'a [F]], r: std::ops::Range<usize>) -> Vec<&'a [F]> {
     bufs[1..].iter().map(|b| &b[r.clone()]).collect()
 }
 
@@ -118,8 +116,8 @@ fn fine<F>(bufs: &[Vec<F>], r: std::ops::Range<usize>) -> Vec<&[F]> {
 /// chunk by chunk. Rows (the whole tensor unless filter-wise) of at most
 /// [`CHUNK_ELEMENTS`](mosaic_abi::CHUNK_ELEMENTS) elements are read once, in blocks of whole
 /// rows; a longer row is read twice: once for its sums, once for its output.
-fn model_stock_streamed<F: Real>(
-    v: &Views<'_>,
+fn model_stock_streamed<F: Stream>(
+    v: &Sources<'_>,
     base: TensorRef<'_>,
     filter_wise: bool,
     rd: Rounding,
@@ -138,7 +136,7 @@ fn model_stock_streamed<F: Real>(
     let count = v.others.len();
     let mut inputs = vec![base];
     inputs.extend(&v.others);
-    let mut reader = ChunkReader::<F>::new(inputs, v.dtype);
+    let mut reader = Chunk::<F>::new(inputs, v.dtype);
     let mut offsets = vec![Vec::new(); count];
     let mut result = Vec::new();
     if row <= CHUNK_ELEMENTS {
@@ -146,26 +144,26 @@ fn model_stock_streamed<F: Real>(
             let bufs = reader.read(start, len)?;
             result.clear();
             for r in (0..len).step_by(row).map(|r| r..r + row) {
-                let (w0, ws) = (&bufs[0][r.clone()], fine(bufs, r));
+                let (w0, ws) = (&bufs[0][r.clone()], fine(&bufs, r));
                 let mut angles = Angles::new(count);
                 angles.add(w0, &ws, &mut offsets, rd);
                 interpolate(angles.ratio(rd), w0, &ws, rd, &mut result);
             }
-            F::write_at(out, start, &result)?;
+            F::write_range(out, start, &result)?;
         }
     } else {
         for row_start in (0..n).step_by(row) {
             let mut angles = Angles::new(count);
             for (start, len) in chunks_from(row_start, row) {
                 let bufs = reader.read(start, len)?;
-                angles.add(&bufs[0], &fine(bufs, 0..len), &mut offsets, rd);
+                angles.add(&bufs[0], &fine(&bufs, 0..len), &mut offsets, rd);
             }
             let t = angles.ratio(rd);
             for (start, len) in chunks_from(row_start, row) {
                 let bufs = reader.read(start, len)?;
                 result.clear();
-                interpolate(t, &bufs[0], &fine(bufs, 0..len), rd, &mut result);
-                F::write_at(out, start, &result)?;
+                interpolate(t, &bufs[0], &fine(&bufs, 0..len), rd, &mut result);
+                F::write_range(out, start, &result)?;
             }
         }
     }
@@ -186,8 +184,8 @@ impl ModelStock {
         })
     }
 
-    fn run<F: Real>(&self, call: &MergeCall<'_>, out: &mut TensorMut<'_>) -> Result<(), RError> {
-        let views = gather_views(call, out)?;
+    fn run<F: Stream>(&self, call: &MergeCall<'_>, out: &mut TensorMut<'_>) -> Result<(), RError> {
+        let views = Sources::of(call, out)?;
         let base = views.require_base("model_stock", call.name())?;
         views.expect_others("model_stock", call.name(), 2, None)?;
         let fw = global(call, &self.params, "filter_wise").bool("filter_wise")?;
@@ -214,7 +212,7 @@ mod tests {
 
     /// The whole-tensor Model Stock of `w0` (base) and `ws` (at least two fine-tuned tensors
     /// of `shape`): the reference for the streamed path.
-    fn model_stock<F: Real>(
+    fn model_stock<F: Stream>(
         w0: &[F],
         ws: &[Vec<F>],
         shape: &[u64],
@@ -272,7 +270,7 @@ mod tests {
     }
 
     /// The method as it ran before streaming: whole tensors in, whole tensor out.
-    fn whole<F: Real>(
+    fn whole<F: Stream>(
         call: &MergeCall<'_>,
         out: &mut TensorMut<'_>,
         fw: bool,

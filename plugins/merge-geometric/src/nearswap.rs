@@ -8,7 +8,8 @@ use mosaic_abi::{
     TensorMut,
 };
 
-use crate::common::{clamp, gather_views, global, is_f64, ChunkReader, Real, Rounding};
+use crate::chunked::{Chunk, Sources, Stream};
+use crate::common::{clamp, global, is_f64, Rounding};
 
 /// The descriptor: global `t` (required), a base model required.
 pub fn descriptor() -> AlgorithmDescriptor {
@@ -28,7 +29,7 @@ pub fn descriptor() -> AlgorithmDescriptor {
 /// NearSwap of base `a` and other `b` (whole tensors, or the same chunk of each), each op's result rounded by `rd` as mergekit's torch ops
 /// round it: `w = clamp(reciprocal(max(|a − b|, 1e-6)) · t, 0, 1)`, `w·b + (1 − w)·a`
 /// (torch computes the Python scalar `t / tensor` as `tensor.reciprocal() * t`).
-pub fn nearswap<F: Real>(t: F, a: &[F], b: &[F], rd: Rounding) -> Vec<F> {
+pub fn nearswap<F: Stream>(t: F, a: &[F], b: &[F], rd: Rounding) -> Vec<F> {
     // clamp(min=1e-6) compares with the scalar converted to the tensor's dtype.
     let floor = rd.r(F::of(1e-6));
     a.iter()
@@ -59,17 +60,17 @@ impl NearSwap {
         })
     }
 
-    fn run<F: Real>(&self, call: &MergeCall<'_>, out: &mut TensorMut<'_>) -> Result<(), RError> {
-        let views = gather_views(call, out)?;
+    fn run<F: Stream>(&self, call: &MergeCall<'_>, out: &mut TensorMut<'_>) -> Result<(), RError> {
+        let views = Sources::of(call, out)?;
         let base = views.require_base("nearswap", call.name())?;
         views.expect_others("nearswap", call.name(), 1, Some(1))?;
         let t = F::of(global(call, &self.params, "t").f64("t")?);
         let rd = Rounding::of(call)?;
         // Elementwise: one pass, chunk by chunk.
-        let mut reader = ChunkReader::<F>::new(vec![base, views.others[0]], views.dtype);
+        let mut reader = Chunk::<F>::new(vec![base, views.others[0]], views.dtype);
         for (start, len) in chunk_ranges(views.numel()) {
             let bufs = reader.read(start, len)?;
-            F::write_at(out, start, &nearswap(t, &bufs[0], &bufs[1], rd))?;
+            F::write_range(out, start, &nearswap(t, &bufs[0], &bufs[1], rd))?;
         }
         Ok(())
     }
@@ -92,7 +93,11 @@ mod tests {
     use crate::common::testing::{assert_streamed_equals_whole, pattern};
 
     /// The method as it ran before streaming: whole tensors in, whole tensor out.
-    fn whole<F: Real>(call: &MergeCall<'_>, out: &mut TensorMut<'_>, t: f64) -> Result<(), RError> {
+    fn whole<F: Stream>(
+        call: &MergeCall<'_>,
+        out: &mut TensorMut<'_>,
+        t: f64,
+    ) -> Result<(), RError> {
         let inputs = gather::<F>(call, out)?;
         let base = inputs.base.as_deref().expect("a base");
         F::write(

@@ -10,7 +10,8 @@ use mosaic_abi::{
     TensorMut, TensorRef,
 };
 
-use crate::common::{clamp, gather_views, global, is_f64, ChunkReader, Real, Views};
+use crate::chunked::{Chunk, Sources, Stream};
+use crate::common::{clamp, global, is_f64, Real};
 
 /// The `ram` descriptor: global `epsilon`; a base model required.
 pub fn descriptor_ram() -> AlgorithmDescriptor {
@@ -64,7 +65,7 @@ impl<F: Real> TaskChunk<F> {
     }
 
     /// Fill from one chunk of the base and the models.
-    fn load(&mut self, base: &[F], tensors: &[Vec<F>], epsilon: F) {
+    fn load(&mut self, base: &[F], tensors: &[&[F]], epsilon: F) {
         for (tv, t) in self.tv.iter_mut().zip(tensors) {
             tv.clear();
             tv.extend(t.iter().zip(base).map(|(&x, &b)| x - b));
@@ -81,7 +82,7 @@ impl<F: Real> TaskChunk<F> {
 
 /// RAM+'s factor per model, `1 + r · clamp(shared / unique, 0, α)`, from its counts of
 /// non-zero entries shared with another model and unique to it.
-fn lambda<F: Real>(shared: usize, unique: usize, epsilon: F, r: F, alpha: F) -> F {
+fn lambda<F: Stream>(shared: usize, unique: usize, epsilon: F, r: F, alpha: F) -> F {
     // torch clamps the integer count with a float minimum: 0 becomes epsilon.
     let den = if (unique as f64) < epsilon.f64() {
         epsilon
@@ -95,8 +96,8 @@ fn lambda<F: Real>(shared: usize, unique: usize, epsilon: F, r: F, alpha: F) -> 
 /// RAM (`plus = None`) or RAM+ tensor-local (`plus = Some((r, alpha))`) of the views'
 /// non-base models around `base`, written into `out` chunk by chunk. RAM+ first counts each
 /// model's shared and unique entries in a pass of its own.
-fn ram_streamed<F: Real>(
-    v: &Views<'_>,
+fn ram_streamed<F: Stream>(
+    v: &Sources<'_>,
     base: TensorRef<'_>,
     epsilon: F,
     plus: Option<(F, F)>,
@@ -106,10 +107,10 @@ fn ram_streamed<F: Real>(
     let models = v.others.len();
     let mut inputs = vec![base];
     inputs.extend(&v.others);
-    let mut reader = ChunkReader::<F>::new(inputs, v.dtype);
+    let mut reader = Chunk::<F>::new(inputs, v.dtype);
     if models == 0 {
         for (start, len) in chunk_ranges(n) {
-            F::write_at(out, start, &reader.read(start, len)?[0])?;
+            F::write_range(out, start, &reader.read(start, len)?[0])?;
         }
         return Ok(());
     }
@@ -155,7 +156,7 @@ fn ram_streamed<F: Real>(
             }
             bufs[0][e] + s
         }));
-        F::write_at(out, start, &result)?;
+        F::write_range(out, start, &result)?;
     }
     Ok(())
 }
@@ -190,8 +191,8 @@ impl Ram {
         })
     }
 
-    fn run<F: Real>(&self, call: &MergeCall<'_>, out: &mut TensorMut<'_>) -> Result<(), RError> {
-        let views = gather_views(call, out)?;
+    fn run<F: Stream>(&self, call: &MergeCall<'_>, out: &mut TensorMut<'_>) -> Result<(), RError> {
+        let views = Sources::of(call, out)?;
         let base = views.require_base(self.name, call.name())?;
         let get = |k: &str| global(call, &self.params, k).f64(k).map(F::of);
         let eps = get("epsilon")?;
@@ -222,7 +223,7 @@ mod tests {
 
     /// The whole-tensor RAM (`plus = None`) or RAM+ tensor-local (`plus = Some((r, alpha))`)
     /// of `tensors` around `base`: the reference for the streamed path.
-    fn ram<F: Real>(base: &[F], tensors: &[Vec<F>], epsilon: F, plus: Option<(F, F)>) -> Vec<F> {
+    fn ram<F: Stream>(base: &[F], tensors: &[Vec<F>], epsilon: F, plus: Option<(F, F)>) -> Vec<F> {
         let n = base.len();
         let tv: Vec<Vec<F>> = tensors
             .iter()
@@ -265,7 +266,7 @@ mod tests {
     }
 
     /// The method as it ran before streaming: whole tensors in, whole tensor out.
-    fn whole<F: Real>(
+    fn whole<F: Stream>(
         call: &MergeCall<'_>,
         out: &mut TensorMut<'_>,
         plus: Option<(f64, f64)>,
