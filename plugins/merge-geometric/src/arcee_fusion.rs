@@ -194,7 +194,7 @@ fn arcee_fusion_streamed<F: FusionReal>(
     for (start, len) in row_blocks(n, row) {
         let bufs = reader.read(start, len)?;
         let first = kls.len();
-        kls.extend(row_kl(&bufs[0], &bufs[1], row));
+        kls.extend(row_kl(bufs[0], bufs[1], row));
         for (i, (&b, &o)) in bufs[0].iter().zip(bufs[1]).enumerate() {
             select.count(importance(b, o, kls[first + i / row]).order_key());
         }

@@ -156,13 +156,13 @@ fn model_stock_streamed<F: Stream>(
             let mut angles = Angles::new(count);
             for (start, len) in chunks_from(row_start, row) {
                 let bufs = reader.read(start, len)?;
-                angles.add(&bufs[0], &fine(&bufs, 0..len), &mut offsets, rd);
+                angles.add(bufs[0], &fine(&bufs, 0..len), &mut offsets, rd);
             }
             let t = angles.ratio(rd);
             for (start, len) in chunks_from(row_start, row) {
                 let bufs = reader.read(start, len)?;
                 result.clear();
-                interpolate(t, &bufs[0], &fine(&bufs, 0..len), rd, &mut result);
+                interpolate(t, bufs[0], &fine(&bufs, 0..len), rd, &mut result);
                 F::write_range(out, start, &result)?;
             }
         }

@@ -70,7 +70,7 @@ impl NearSwap {
         let mut reader = Chunk::<F>::new(vec![base, views.others[0]], views.dtype);
         for (start, len) in chunk_ranges(views.numel()) {
             let bufs = reader.read(start, len)?;
-            F::write_range(out, start, &nearswap(t, &bufs[0], &bufs[1], rd))?;
+            F::write_range(out, start, &nearswap(t, bufs[0], bufs[1], rd))?;
         }
         Ok(())
     }

@@ -110,7 +110,7 @@ fn ram_streamed<F: Stream>(
     let mut reader = Chunk::<F>::new(inputs, v.dtype);
     if models == 0 {
         for (start, len) in chunk_ranges(n) {
-            F::write_range(out, start, &reader.read(start, len)?[0])?;
+            F::write_range(out, start, reader.read(start, len)?[0])?;
         }
         return Ok(());
     }
@@ -121,7 +121,7 @@ fn ram_streamed<F: Stream>(
             let (mut shared, mut unique) = (vec![0usize; models], vec![0usize; models]);
             for (start, len) in chunk_ranges(n) {
                 let bufs = reader.read(start, len)?;
-                chunk.load(&bufs[0], &bufs[1..], epsilon);
+                chunk.load(bufs[0], &bufs[1..], epsilon);
                 for (m, tv) in chunk.tv.iter().enumerate() {
                     for (v, &c) in tv.iter().zip(&chunk.counts) {
                         if v.abs() > epsilon {
@@ -139,7 +139,7 @@ fn ram_streamed<F: Stream>(
     let mut result = Vec::new();
     for (start, len) in chunk_ranges(n) {
         let bufs = reader.read(start, len)?;
-        chunk.load(&bufs[0], &bufs[1..], epsilon);
+        chunk.load(bufs[0], &bufs[1..], epsilon);
         result.clear();
         result.extend((0..len).map(|e| {
             let c = chunk.counts[e];
