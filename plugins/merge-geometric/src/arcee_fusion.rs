@@ -265,8 +265,8 @@ impl MergeMethod for ArceeFusion {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chunked::testing::{assert_streamed_equals_whole, pattern};
     use crate::common::gather;
-    use crate::common::testing::{assert_streamed_equals_whole, pattern};
 
     /// mergekit's importance of each element: `|other - base| * KL(p || q)` of its row, where
     /// `p = softmax(other) + 1e-8` and `q = softmax(base) + 1e-8` over the last axis.

@@ -417,7 +417,8 @@ pub(crate) mod testing {
                 seed: RngSeed::from_u64(7),
             };
             let n: usize = self.shape.iter().product::<u64>() as usize;
-            let mut bytes = vec![0u8; n * out.size_of()];
+            // Not zeros: bytes a method fails to write show up as a difference.
+            let mut bytes = vec![0xa5u8; n * out.size_of()];
             let mut t = TensorMut::new(out, &self.shape, &mut bytes).unwrap();
             f(&call, &mut t)?;
             Ok(bytes)
@@ -432,4 +433,49 @@ pub(crate) mod testing {
         (AbiDType::F16, DType::F32, DType::F32),
         (AbiDType::F64, DType::F64, DType::F64),
     ];
+
+    /// A merge entry point: the streamed method, or the whole-tensor reference.
+    pub type Run<'a> = &'a dyn Fn(&MergeCall<'_>, &mut TensorMut<'_>) -> Result<(), RError>;
+
+    /// Deterministic values in about [-0.05, 0.05) (a Weyl sequence), `seed` picking the
+    /// sequence.
+    pub fn pattern(n: usize, seed: u64) -> Vec<f64> {
+        let step = 0.618_033_988_749_894_9 + seed as f64 * 0.137;
+        (0..n)
+            .map(|i| ((i as f64 * step + seed as f64 * 0.3).fract() * 2.0 - 1.0) * 0.05)
+            .collect()
+    }
+
+    /// Merge the inputs made by `make(n)` (base, then models; no per-model parameters) with
+    /// `streamed` and with `reference` for every shape, compute dtype (`float32`, `bfloat16`,
+    /// `float16`, `float64`, the output in that dtype) and input dtype (`f32`, `bf16`), and
+    /// assert the output bytes are identical.
+    pub fn assert_streamed_equals_whole(
+        shapes: &[&[u64]],
+        make: &dyn Fn(usize) -> (Vec<f64>, Vec<Vec<f64>>),
+        params: &ParamMap,
+        streamed: Run<'_>,
+        reference: Run<'_>,
+    ) {
+        for &shape in shapes {
+            let n = shape.iter().product::<u64>() as usize;
+            let (base, models) = make(n);
+            for stored in [DType::F32, DType::BF16] {
+                for compute in [DType::F32, DType::BF16, DType::F16, DType::F64] {
+                    let mut case = Case::new(shape, stored, compute.into(), Some(&base), &models);
+                    case.model_params = vec![ParamMap::new(); models.len()];
+                    case.globals = params.clone();
+                    let got = case.run(compute, streamed).unwrap();
+                    let want = case.run(compute, reference).unwrap();
+                    let first = got.iter().zip(&want).position(|(a, b)| a != b);
+                    assert!(
+                        first.is_none(),
+                        "shape {shape:?}, stored {stored}, compute {compute}: first differing \
+                         byte {first:?} of {}",
+                        got.len()
+                    );
+                }
+            }
+        }
+    }
 }

@@ -207,7 +207,7 @@ impl MergeMethod for ModelStock {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::common::testing::{assert_streamed_equals_whole, pattern};
+    use crate::chunked::testing::{assert_streamed_equals_whole, pattern};
     use crate::common::{gather, norm, sum};
 
     /// The whole-tensor Model Stock of `w0` (base) and `ws` (at least two fine-tuned tensors

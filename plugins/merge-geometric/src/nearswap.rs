@@ -89,8 +89,8 @@ impl MergeMethod for NearSwap {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chunked::testing::{assert_streamed_equals_whole, pattern};
     use crate::common::gather;
-    use crate::common::testing::{assert_streamed_equals_whole, pattern};
 
     /// The method as it ran before streaming: whole tensors in, whole tensor out.
     fn whole<F: Stream>(

@@ -218,8 +218,8 @@ impl MergeMethod for Ram {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chunked::testing::{assert_streamed_equals_whole, pattern};
     use crate::common::gather;
-    use crate::common::testing::{assert_streamed_equals_whole, pattern};
 
     /// The whole-tensor RAM (`plus = None`) or RAM+ tensor-local (`plus = Some((r, alpha))`)
     /// of `tensors` around `base`: the reference for the streamed path.
