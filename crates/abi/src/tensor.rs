@@ -154,24 +154,43 @@ impl<'a> TensorRef<'a> {
     /// instead of whole ([`CHUNK_ELEMENTS`] elements at a time keeps every buffer in cache). Errors
     /// when the range runs past the end.
     pub fn read_f64_in(&self, dtype: DType, start: usize, dst: &mut [f64]) -> Result<(), RError> {
-        let sz = self.dtype().size_of();
-        let bytes = start
-            .checked_add(dst.len())
-            .filter(|&end| end <= self.numel())
-            .map(|end| &self.bytes()[start * sz..end * sz])
-            .ok_or_else(|| {
-                RError::input(format!(
-                    "elements {start}..{} of a tensor of {} elements",
-                    start.saturating_add(dst.len()),
-                    self.numel()
-                ))
-            })?;
+        let bytes = self.range(start, dst.len())?;
         mosaic_tensor::convert::bytes_to_f64(self.dtype(), bytes, dst)
             .map_err(|e| RError::input(e.to_string()))?;
         for x in dst.iter_mut() {
             *x = mosaic_tensor::convert::round_to(dtype, *x);
         }
         Ok(())
+    }
+
+    /// Elements `start..start + dst.len()` as `f32`, cast to the compute dtype of `r` (the
+    /// values [`TensorRef::read_f64_in`] gives, for merges that compute in `f32`; see
+    /// [`Rounder`](mosaic_tensor::convert::Rounder)). Errors when the range runs past the end.
+    pub fn read_f32_in(
+        &self,
+        r: mosaic_tensor::convert::Rounder,
+        start: usize,
+        dst: &mut [f32],
+    ) -> Result<(), RError> {
+        let bytes = self.range(start, dst.len())?;
+        r.load(self.dtype(), bytes, dst)
+            .map_err(|e| RError::input(e.to_string()))
+    }
+
+    /// The bytes of elements `start..start + len`, or an error naming the range.
+    fn range(&self, start: usize, len: usize) -> Result<&'a [u8], RError> {
+        let sz = self.dtype().size_of();
+        start
+            .checked_add(len)
+            .filter(|&end| end <= self.numel())
+            .map(|end| &self.bytes()[start * sz..end * sz])
+            .ok_or_else(|| {
+                RError::input(format!(
+                    "elements {start}..{} of a tensor of {} elements",
+                    start.saturating_add(len),
+                    self.numel()
+                ))
+            })
     }
 
     /// The values converted to `f64`.
@@ -270,26 +289,37 @@ impl<'a> TensorMut<'a> {
             .map_err(|e| RError::input(e.to_string()))
     }
 
-    /// Write `f64` values into elements `start..start + values.len()`, converting to the
-    /// view's dtype (the chunked form of [`TensorMut::write_f64`]). Errors when the range
-    /// runs past the end.
-    pub fn write_f64_at(&mut self, start: usize, values: &[f64]) -> Result<(), RError> {
-        let (n, sz, dtype) = (self.numel(), self.dtype().size_of(), self.dtype());
+    /// The bytes of elements `start..start + len`, or an error naming the range.
+    fn range_mut(&mut self, start: usize, len: usize) -> Result<&mut [u8], RError> {
+        let (n, sz) = (self.numel(), self.dtype().size_of());
         let end = start
-            .checked_add(values.len())
+            .checked_add(len)
             .filter(|&end| end <= n)
             .ok_or_else(|| {
                 RError::input(format!(
                     "output has {n} elements, got values for {start}..{}",
-                    start.saturating_add(values.len())
+                    start.saturating_add(len)
                 ))
             })?;
-        mosaic_tensor::convert::f64_to_bytes(
-            values,
-            dtype,
-            &mut self.data.as_mut_slice()[start * sz..end * sz],
-        )
-        .map_err(|e| RError::input(e.to_string()))
+        Ok(&mut self.data.as_mut_slice()[start * sz..end * sz])
+    }
+
+    /// Write `f64` values into elements `start..start + values.len()`, converting to the
+    /// view's dtype (the chunked form of [`TensorMut::write_f64`]). Errors when the range
+    /// runs past the end.
+    pub fn write_f64_at(&mut self, start: usize, values: &[f64]) -> Result<(), RError> {
+        let dtype = self.dtype();
+        mosaic_tensor::convert::f64_to_bytes(values, dtype, self.range_mut(start, values.len())?)
+            .map_err(|e| RError::input(e.to_string()))
+    }
+
+    /// Write `f32` values into elements `start..start + values.len()`, converting to the
+    /// view's dtype (the chunked form of [`TensorMut::write_f32`]). Errors when the range
+    /// runs past the end.
+    pub fn write_f32_at(&mut self, start: usize, values: &[f32]) -> Result<(), RError> {
+        let dtype = self.dtype();
+        mosaic_tensor::convert::f32_to_bytes(values, dtype, self.range_mut(start, values.len())?)
+            .map_err(|e| RError::input(e.to_string()))
     }
 
     /// Write `f64` values into the view, converting to its dtype.
@@ -321,12 +351,16 @@ mod tests {
         assert_eq!(ranges.len(), 3);
         assert_eq!(ranges[2], (2 * CHUNK_ELEMENTS, 5));
         let whole = t.to_f64_in(DType::BF16);
+        let r = mosaic_tensor::convert::Rounder::BF16;
         let mut bytes = vec![0u8; 2 * n];
         let mut out = TensorMut::new(DType::BF16, &shape, &mut bytes).unwrap();
         for (start, len) in chunk_ranges(n) {
             let mut part = vec![0f64; len];
             t.read_f64_in(DType::BF16, start, &mut part).unwrap();
             assert_eq!(part, whole[start..start + len]);
+            let mut narrow = vec![0f32; len];
+            t.read_f32_in(r, start, &mut narrow).unwrap();
+            assert!(narrow.iter().zip(&part).all(|(&a, &b)| a as f64 == b));
             out.write_f64_at(start, &part).unwrap();
         }
         let mut expect = vec![0u8; 2 * n];
@@ -346,10 +380,14 @@ mod tests {
         assert!(t
             .read_f64_in(DType::F32, usize::MAX, &mut [0.0; 2])
             .is_err());
+        let r = mosaic_tensor::convert::Rounder::F32;
+        assert!(t.read_f32_in(r, 3, &mut [0.0; 2]).is_err());
         let mut buf = [0f32; 4];
         let mut out = TensorMut::from_f32(&shape, &mut buf).unwrap();
         assert!(out.write_f64_at(3, &[0.0; 2]).is_err());
         out.write_f64_at(2, &[5.0, 6.0]).unwrap();
-        assert_eq!(buf, [0.0, 0.0, 5.0, 6.0]);
+        assert!(out.write_f32_at(3, &[0.0; 2]).is_err());
+        out.write_f32_at(0, &[7.0]).unwrap();
+        assert_eq!(buf, [7.0, 0.0, 5.0, 6.0]);
     }
 }

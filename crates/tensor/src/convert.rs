@@ -420,6 +420,79 @@ pub fn round_bf16(x: f32) -> f32 {
     f32::from_bits(if x.is_nan() { nan } else { rounded })
 }
 
+/// Rounding of `f32` results to a compute dtype that is `float32`, `bfloat16` or `float16`,
+/// as torch's CPU kernels round each operation's result. Computing a merge in `f32` and
+/// rounding with this gives the bits of [`round_to`] after each `f64` operation: an `f64`
+/// operation on `f32` operands rounded to `f32` is the `f32` operation (53 ≥ 2·24 + 2
+/// significand bits), and the half types round from that `f32` in both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rounder {
+    /// `float32`: no rounding.
+    F32,
+    /// `bfloat16`: round to nearest even on the upper 16 bits.
+    BF16,
+    /// `float16`.
+    F16,
+}
+
+impl Rounder {
+    /// The rounder of `dtype`, or `None` for `float64` and non-float dtypes.
+    pub fn of(dtype: DType) -> Option<Rounder> {
+        match dtype {
+            DType::F32 => Some(Rounder::F32),
+            DType::BF16 => Some(Rounder::BF16),
+            DType::F16 => Some(Rounder::F16),
+            _ => None,
+        }
+    }
+
+    /// The compute dtype.
+    pub fn dtype(self) -> DType {
+        match self {
+            Rounder::F32 => DType::F32,
+            Rounder::BF16 => DType::BF16,
+            Rounder::F16 => DType::F16,
+        }
+    }
+
+    /// `x` rounded to the compute dtype.
+    #[inline(always)]
+    pub fn round(self, x: f32) -> f32 {
+        match self {
+            Rounder::F32 => x,
+            Rounder::BF16 => round_bf16(x),
+            Rounder::F16 => f16::from_f32(x).to_f32(),
+        }
+    }
+
+    /// Every value of `xs` rounded to the compute dtype (one loop per dtype, so each
+    /// vectorizes).
+    #[inline(always)]
+    pub fn round_slice(self, xs: &mut [f32]) {
+        match self {
+            Rounder::F32 => {}
+            Rounder::BF16 => xs.iter_mut().for_each(|x| *x = round_bf16(*x)),
+            Rounder::F16 => xs.iter_mut().for_each(|x| *x = f16::from_f32(*x).to_f32()),
+        }
+    }
+
+    /// Little-endian `src` bytes of `dtype` into `dst` as `f32`, cast to the compute dtype
+    /// (through `f32`, as [`round_to`] casts): the values a merge reads its inputs as. Always
+    /// inlined, so that callers compiled for wider vector units vectorize it for them.
+    #[inline(always)]
+    pub fn load(self, dtype: DType, src: &[u8], dst: &mut [f32]) -> Result<()> {
+        if dtype == DType::BF16 && src.len() == 2 * dst.len() {
+            bf16_bytes_to_f32(src, dst);
+        } else {
+            bytes_to_f32(dtype, src, dst)?;
+        }
+        if dtype != self.dtype() {
+            self.round_slice(dst);
+        }
+        Ok(())
+    }
+}
+
 /// The dtype torch accumulates sums in for `dtype`: `f64` for `f64`, `f32` otherwise.
 #[inline]
 pub fn accumulator(dtype: DType) -> DType {

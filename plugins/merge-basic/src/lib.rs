@@ -10,7 +10,6 @@
 //! `base_index` and resolves its per-model parameters from the global ones).
 #![deny(missing_docs)]
 
-mod fast;
 pub mod linear;
 pub mod passthrough;
 pub mod task_arithmetic;

@@ -6,7 +6,7 @@ use mosaic_abi::{
     TensorMut, CHUNK_ELEMENTS,
 };
 
-use crate::fast::{store, Round};
+use mosaic_tensor::convert::Rounder;
 use mosaic_tensor::convert::{accumulator, round_to};
 
 /// The `linear` descriptor: per-model `weight` (required), global `normalize` (default true).
@@ -66,8 +66,8 @@ impl MergeMethod for Linear {
             ));
         }
         // Chunk by chunk: each element's sum runs over the models in config order.
-        if let Some(r) = Round::of(dtype) {
-            // The same operations in f32 (see `fast`): the accumulator is f32 for these
+        if let Some(r) = Rounder::of(dtype) {
+            // The same operations in f32 (see `mosaic_tensor::convert::Rounder`): the accumulator is f32 for these
             // dtypes, so only the final result is rounded to the compute dtype.
             let weights: Vec<f32> = weights.iter().map(|&w| w as f32).collect();
             let denominator = denominator as f32;
@@ -76,7 +76,7 @@ impl MergeMethod for Linear {
                 let (result, x) = (&mut result[..len], &mut x[..len]);
                 result.fill(0.0);
                 for (model, &w) in call.models.iter().zip(&weights) {
-                    r.load(model, start, x)?;
+                    model.read_f32_in(r, start, x)?;
                     for (s, &x) in result.iter_mut().zip(x.iter()) {
                         *s += x * w;
                     }
@@ -84,8 +84,8 @@ impl MergeMethod for Linear {
                 if normalize {
                     result.iter_mut().for_each(|s| *s /= denominator);
                 }
-                r.slice(result);
-                store(out, start, result)?;
+                r.round_slice(result);
+                out.write_f32_at(start, result)?;
             }
             return Ok(());
         }

@@ -7,7 +7,7 @@ use mosaic_abi::{
     TensorMut, CHUNK_ELEMENTS,
 };
 
-use crate::fast::{store, Round};
+use mosaic_tensor::convert::Rounder;
 use mosaic_tensor::convert::{accumulator, round_to};
 
 /// The `task_arithmetic` descriptor, with mergekit's parameter set for the method family.
@@ -85,8 +85,8 @@ impl MergeMethod for TaskArithmetic {
         };
         let lambda = round_to(acc, lambda);
         // Chunk by chunk: each element's sum runs over the models in config order.
-        if let Some(r) = Round::of(dtype) {
-            // The same operations in f32 (see `fast`), each rounded where the f64 form
+        if let Some(r) = Rounder::of(dtype) {
+            // The same operations in f32 (see `mosaic_tensor::convert::Rounder`), each rounded where the f64 form
             // rounds to the compute dtype.
             let terms: Vec<_> = terms.iter().map(|&(m, w)| (m, w as f32)).collect();
             let (divisor, lambda) = (divisor as f32, lambda as f32);
@@ -94,38 +94,38 @@ impl MergeMethod for TaskArithmetic {
             for (start, len) in chunk_ranges(out.numel()) {
                 let (base, mixed) = (&mut base[..len], &mut mixed[..len]);
                 let (x, t) = (&mut x[..len], &mut t[..len]);
-                r.load(&base_ref, start, base)?;
+                base_ref.read_f32_in(r, start, base)?;
                 if terms.is_empty() {
-                    store(out, start, base)?;
+                    out.write_f32_at(start, base)?;
                     continue;
                 }
                 mixed.fill(0.0);
                 for &(model, w) in &terms {
-                    r.load(model, start, x)?;
+                    model.read_f32_in(r, start, x)?;
                     for ((t, &x), &b) in t.iter_mut().zip(x.iter()).zip(base.iter()) {
                         *t = x - b;
                     }
-                    r.slice(t);
+                    r.round_slice(t);
                     t.iter_mut().for_each(|t| *t *= w);
-                    r.slice(t);
+                    r.round_slice(t);
                     for (m, &t) in mixed.iter_mut().zip(t.iter()) {
                         *m += t;
                     }
                 }
-                r.slice(mixed);
+                r.round_slice(mixed);
                 if normalize {
                     mixed.iter_mut().for_each(|m| *m /= divisor);
-                    r.slice(mixed);
+                    r.round_slice(mixed);
                 }
                 if lambda != 1.0 {
                     mixed.iter_mut().for_each(|m| *m *= lambda);
-                    r.slice(mixed);
+                    r.round_slice(mixed);
                 }
                 for (m, &b) in mixed.iter_mut().zip(base.iter()) {
                     *m += b;
                 }
-                r.slice(mixed);
-                store(out, start, mixed)?;
+                r.round_slice(mixed);
+                out.write_f32_at(start, mixed)?;
             }
             return Ok(());
         }

@@ -11,7 +11,7 @@
 //! sequential `f64` fold exactly as `Iterator::sum` does.
 
 use mosaic_abi::{chunk_ranges, AbiDType, MergeCall, ParamMap, RError, TensorMut, TensorRef};
-use mosaic_tensor::convert::{bytes_to_f32, bytes_to_f64, f32_to_bytes, round_to};
+use mosaic_tensor::convert::Rounder;
 use mosaic_tensor::DType;
 
 pub use mosaic_abi::CHUNK_ELEMENTS;
@@ -45,30 +45,6 @@ pub trait Stream: Real {
     fn write_range(out: &mut TensorMut<'_>, start: usize, values: &[Self]) -> Result<(), RError>;
 }
 
-/// The byte range of elements `start..start + len` of a tensor of `numel` elements of `dtype`.
-fn byte_range(
-    dtype: DType,
-    numel: usize,
-    start: usize,
-    len: usize,
-) -> Result<std::ops::Range<usize>, RError> {
-    let end = start
-        .checked_add(len)
-        .filter(|&end| end <= numel)
-        .ok_or_else(|| {
-            RError::input(format!(
-                "elements {start}..{} of a tensor of {numel} elements",
-                start.saturating_add(len)
-            ))
-        })?;
-    let sz = dtype.size_of();
-    Ok(start * sz..end * sz)
-}
-
-fn convert_err(e: impl std::fmt::Display) -> RError {
-    RError::input(e.to_string())
-}
-
 impl Stream for f32 {
     fn read_range(
         t: &TensorRef<'_>,
@@ -76,35 +52,13 @@ impl Stream for f32 {
         start: usize,
         dst: &mut [f32],
     ) -> Result<(), RError> {
-        let src = t.dtype();
-        let exact_in_f32 = matches!(src, DType::F32 | DType::BF16 | DType::F16);
-        if is_half(dtype) && !exact_in_f32 {
-            // Round from the wide value once (as `to_f64_in` does), in small stack pieces.
-            let mut wide = [0f64; 256];
-            for (k, part) in dst.chunks_mut(wide.len()).enumerate() {
-                let w = &mut wide[..part.len()];
-                t.read_f64_in(dtype.into(), start + k * 256, w)?;
-                for (d, &x) in part.iter_mut().zip(w.iter()) {
-                    *d = x as f32;
-                }
-            }
-            return Ok(());
-        }
-        let range = byte_range(src, t.numel(), start, dst.len())?;
-        bytes_to_f32(src, &t.bytes()[range], dst).map_err(convert_err)?;
-        if is_half(dtype) {
-            let dtype: DType = dtype.into();
-            for x in dst.iter_mut() {
-                *x = round_to(dtype, *x as f64) as f32;
-            }
-        }
-        Ok(())
+        // The f32 path runs for float32/bfloat16/float16 merges; a float64 merge reads f64.
+        let r = Rounder::of(dtype.into()).unwrap_or(Rounder::F32);
+        t.read_f32_in(r, start, dst)
     }
 
     fn write_range(out: &mut TensorMut<'_>, start: usize, values: &[f32]) -> Result<(), RError> {
-        let dtype = out.dtype();
-        let range = byte_range(dtype, out.numel(), start, values.len())?;
-        f32_to_bytes(values, dtype, &mut out.bytes_mut()[range]).map_err(convert_err)
+        out.write_f32_at(start, values)
     }
 }
 
@@ -115,11 +69,13 @@ impl Stream for f64 {
         start: usize,
         dst: &mut [f64],
     ) -> Result<(), RError> {
-        if is_half(dtype) {
-            return t.read_f64_in(dtype.into(), start, dst);
-        }
-        let range = byte_range(t.dtype(), t.numel(), start, dst.len())?;
-        bytes_to_f64(t.dtype(), &t.bytes()[range], dst).map_err(convert_err)
+        // Only the half dtypes round (float32 and float64 merges read the values as they are).
+        let cast = if is_half(dtype) {
+            dtype.into()
+        } else {
+            DType::F64
+        };
+        t.read_f64_in(cast, start, dst)
     }
 
     fn write_range(out: &mut TensorMut<'_>, start: usize, values: &[f64]) -> Result<(), RError> {

@@ -26,7 +26,6 @@
 use half::f16;
 use mosaic_abi::{MergeCall, RError, TensorMut, TensorRef};
 use mosaic_tensor::convert::{self, round_bf16, round_to};
-use mosaic_tensor::DType;
 use rand::Rng;
 use rand_chacha::ChaCha20Rng;
 
@@ -43,46 +42,7 @@ pub const MAX_ELEMENTS: usize = 1 << 30;
 /// Elements per chunk of the combine pass (a multiple of 64: chunks start on bitmap words).
 pub const CHUNK: usize = 8192;
 
-/// Rounding of `f32` results to the compute dtype, as torch rounds each operation's result.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Rounder {
-    /// `float32`: no rounding.
-    F32,
-    /// `bfloat16`: round to nearest even on the upper 16 bits.
-    BF16,
-    /// `float16`.
-    F16,
-}
-
-impl Rounder {
-    /// The rounder of `dtype`, or `None` for dtypes this path does not handle.
-    pub fn of(dtype: DType) -> Option<Rounder> {
-        match dtype {
-            DType::F32 => Some(Rounder::F32),
-            DType::BF16 => Some(Rounder::BF16),
-            DType::F16 => Some(Rounder::F16),
-            _ => None,
-        }
-    }
-
-    fn dtype(self) -> DType {
-        match self {
-            Rounder::F32 => DType::F32,
-            Rounder::BF16 => DType::BF16,
-            Rounder::F16 => DType::F16,
-        }
-    }
-
-    /// `x` rounded to the compute dtype.
-    #[inline(always)]
-    pub fn round(self, x: f32) -> f32 {
-        match self {
-            Rounder::F32 => x,
-            Rounder::BF16 => round_bf16(x),
-            Rounder::F16 => f16::from_f32(x).to_f32(),
-        }
-    }
-}
+pub use mosaic_tensor::convert::Rounder;
 
 /// Which elements of one task vector are kept: the positions `lo..hi` of its magnitudes
 /// sorted in one direction (descending for TIES's top-k, ascending for the breadcrumbs band).
@@ -256,17 +216,9 @@ impl Inputs<'_, '_> {
         let dt = t.dtype();
         let sz = dt.size_of();
         let bytes = &t.bytes()[start * sz..(start + dst.len()) * sz];
-        if dt == DType::BF16 {
-            convert::bf16_bytes_to_f32(bytes, dst);
-        } else {
-            convert::bytes_to_f32(dt, bytes, dst).map_err(|e| RError::input(e.to_string()))?;
-        }
-        if dt != self.r.dtype() && self.r != Rounder::F32 {
-            for x in dst.iter_mut() {
-                *x = self.r.round(*x);
-            }
-        }
-        Ok(())
+        self.r
+            .load(dt, bytes, dst)
+            .map_err(|e| RError::input(e.to_string()))
     }
 
     /// Fill `keys` (one per element) with the sort keys of `model`'s task vector, and count
