@@ -293,9 +293,8 @@ impl DareX {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gta::tests::{both_paths, bytes, data};
-    use abi_stable::std_types::{RSlice, RStr};
-    use mosaic_abi::{ParamScope, RngSeed, TensorRef};
+    use crate::gta::tests::{both_paths, Grid};
+    use mosaic_abi::ParamScope;
 
     /// The chunked path equals the f64 path bit for bit: both prunings, q = 1 and q ≠ 1,
     /// densities 0 to 1, every consensus, three dtypes, one chunk and several.
@@ -305,23 +304,10 @@ mod tests {
         for pruning in [Pruning::Random, Pruning::Magnitude] {
             let d = DareX::descriptor(pruning);
             for (case, shape) in [[37u64, 29], [3, 8200]].into_iter().enumerate() {
-                let n = (shape[0] * shape[1]) as usize;
                 for dtype in [DType::BF16, DType::F16, DType::F32] {
                     for (opt, consensus) in ["none", "sum", "count"].into_iter().enumerate() {
-                        let base = data(n, 3 + case as u64, 40, 0.01);
-                        let base_bytes = bytes(dtype, &base);
-                        let models: Vec<Vec<u8>> = (0..3u64)
-                            .map(|i| {
-                                let delta = data(n, 10 * i + 7, 6 + i, 0.002);
-                                let x: Vec<f32> =
-                                    base.iter().zip(&delta).map(|(b, d)| b + d).collect();
-                                bytes(dtype, &x)
-                            })
-                            .collect();
-                        let refs: Vec<TensorRef<'_>> = models
-                            .iter()
-                            .map(|b| TensorRef::new(dtype, &shape, b).unwrap())
-                            .collect();
+                        let grid =
+                            Grid::new(dtype, &shape, 3 + case as u64, 3, |i| (10 * i + 7, 6 + i));
                         let per_model: Vec<ParamMap> = (0..3)
                             .map(|i| {
                                 ParamMap::new()
@@ -347,24 +333,16 @@ mod tests {
                             global = global.with("tie_break", ["torch", "index"][case]);
                         }
                         let global = global.resolve(&d.params, ParamScope::Global).unwrap();
-                        let call = MergeCall {
-                            tensor_name: RStr::from_str("t"),
-                            base: Some(TensorRef::new(dtype, &shape, &base_bytes).unwrap()).into(),
-                            models: RSlice::from_slice(&refs),
-                            base_index: None.into(),
-                            model_params: RSlice::from_slice(&per_model),
-                            params: &global,
-                            compute_dtype: dtype.into(),
-                            seed: RngSeed::from_u64(9),
-                        };
                         let m = DareX::new(pruning, &global).unwrap();
-                        let (fast, slow) = both_paths(
-                            &call,
-                            dtype,
-                            &shape,
-                            |c, o, r| m.merge_streamed(c, o, r),
-                            |c, o| m.merge_f64(c, o),
-                        );
+                        let (fast, slow) = grid.with_call(&per_model, &global, 9, false, |call| {
+                            both_paths(
+                                call,
+                                dtype,
+                                &shape,
+                                |c, o, r| m.merge_streamed(c, o, r),
+                                |c, o| m.merge_f64(c, o),
+                            )
+                        });
                         assert!(
                             fast == slow,
                             "{pruning:?} {dtype:?} {consensus} case {case}"

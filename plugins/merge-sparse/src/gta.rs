@@ -591,6 +591,107 @@ pub(crate) mod tests {
         b
     }
 
+    /// A base on a coarse grid and models near it, stored in one dtype: the inputs of the
+    /// tests that compare a method's two formulations (equal magnitudes straddle every cut,
+    /// and many deltas are zero).
+    pub(crate) struct Grid {
+        dtype: DType,
+        shape: Vec<u64>,
+        base: Vec<f32>,
+        base_bytes: Vec<u8>,
+        models: Vec<Vec<u8>>,
+    }
+
+    impl Grid {
+        /// `m` models of `shape` in `dtype`: the base is `data(n, base_seed, 40, 0.01)`, model
+        /// `i` adds `data(n, seed, levels, 0.002)` with `(seed, levels) = model(i)`.
+        pub(crate) fn new(
+            dtype: DType,
+            shape: &[u64],
+            base_seed: u64,
+            m: usize,
+            model: impl Fn(u64) -> (u64, u64),
+        ) -> Grid {
+            let n = shape.iter().product::<u64>() as usize;
+            let base = data(n, base_seed, 40, 0.01);
+            let models = (0..m as u64)
+                .map(|i| {
+                    let (seed, levels) = model(i);
+                    let delta = data(n, seed, levels, 0.002);
+                    let x: Vec<f32> = base.iter().zip(&delta).map(|(b, d)| b + d).collect();
+                    bytes(dtype, &x)
+                })
+                .collect();
+            Grid {
+                dtype,
+                shape: shape.to_vec(),
+                base_bytes: bytes(dtype, &base),
+                base,
+                models,
+            }
+        }
+
+        /// `f` on a merge call over these inputs, computed in their dtype; the base is
+        /// passed as `f32` values instead when `base_f32`.
+        pub(crate) fn with_call<R>(
+            &self,
+            per_model: &[ParamMap],
+            global: &ParamMap,
+            seed: u64,
+            base_f32: bool,
+            f: impl FnOnce(&MergeCall<'_>) -> R,
+        ) -> R {
+            let refs: Vec<TensorRef<'_>> = self
+                .models
+                .iter()
+                .map(|b| TensorRef::new(self.dtype, &self.shape, b).unwrap())
+                .collect();
+            let base = if base_f32 {
+                TensorRef::from_f32(&self.shape, &self.base).unwrap()
+            } else {
+                TensorRef::new(self.dtype, &self.shape, &self.base_bytes).unwrap()
+            };
+            f(&MergeCall {
+                tensor_name: RStr::from_str("t"),
+                base: Some(base).into(),
+                models: RSlice::from_slice(&refs),
+                base_index: None.into(),
+                model_params: RSlice::from_slice(per_model),
+                params: global,
+                compute_dtype: self.dtype.into(),
+                seed: RngSeed::from_u64(seed),
+            })
+        }
+
+        /// The outputs (in the inputs' dtype) of merging with `a` and with `b`.
+        pub(crate) fn outputs(
+            &self,
+            per_model: &[ParamMap],
+            global: &ParamMap,
+            a: impl FnOnce(&MergeCall<'_>, &mut TensorMut<'_>) -> Result<(), RError>,
+            b: impl FnOnce(&MergeCall<'_>, &mut TensorMut<'_>) -> Result<(), RError>,
+        ) -> (Vec<u8>, Vec<u8>) {
+            let n = self.shape.iter().product::<u64>() as usize;
+            let (mut x, mut y) = (
+                vec![0u8; n * self.dtype.size_of()],
+                vec![0u8; n * self.dtype.size_of()],
+            );
+            self.with_call(per_model, global, 9, false, |call| {
+                a(
+                    call,
+                    &mut TensorMut::new(self.dtype, &self.shape, &mut x).unwrap(),
+                )
+                .unwrap();
+                b(
+                    call,
+                    &mut TensorMut::new(self.dtype, &self.shape, &mut y).unwrap(),
+                )
+                .unwrap();
+            });
+            (x, y)
+        }
+    }
+
     /// The streamed path equals the f64 path bit for bit, whatever the options.
     #[test]
     fn streamed_path_equals_f64_path() {
@@ -604,7 +705,6 @@ pub(crate) mod tests {
                 (vec![2, 33, 7], case + 200, v),
             ]
         }) {
-            let n = shape.iter().product::<u64>() as usize;
             let gta = GeneralizedTaskArithmetic { variant: *variant };
             let d = variant.descriptor();
             for dtype in [DType::BF16, DType::F16, DType::F32] {
@@ -613,19 +713,8 @@ pub(crate) mod tests {
                     // rounded: the chunk-by-chunk cast) or in the compute dtype too (the
                     // fused loop, for up to four models). 1 to 5 models.
                     let m = [3usize, 1, 2, 4, 5][case % 5];
-                    let base = data(n, 1 + case as u64, 40, 0.01);
-                    let base_bytes = bytes(dtype, &base);
-                    let models: Vec<Vec<u8>> = (0..m as u64)
-                        .map(|i| {
-                            let delta = data(n, 10 * i + 7, 6 + i, 0.002);
-                            let x: Vec<f32> = base.iter().zip(&delta).map(|(b, d)| b + d).collect();
-                            bytes(dtype, &x)
-                        })
-                        .collect();
-                    let refs: Vec<TensorRef<'_>> = models
-                        .iter()
-                        .map(|b| TensorRef::new(dtype, &shape, b).unwrap())
-                        .collect();
+                    let grid =
+                        Grid::new(dtype, &shape, 1 + case as u64, m, |i| (10 * i + 7, 6 + i));
                     let della = variant.sparsification == Sparsification::DellaMagprune;
                     let per_model: Vec<ParamMap> = (0..m)
                         .map(|i| {
@@ -653,28 +742,15 @@ pub(crate) mod tests {
                         global = global.with("consensus_method", ["sum", "count"][opt]);
                     }
                     let global = global.resolve(&d.params, ParamScope::Global).unwrap();
-                    let call = MergeCall {
-                        tensor_name: RStr::from_str("t"),
-                        base: Some(if opt == 0 {
-                            TensorRef::from_f32(&shape, &base).unwrap()
-                        } else {
-                            TensorRef::new(dtype, &shape, &base_bytes).unwrap()
-                        })
-                        .into(),
-                        models: RSlice::from_slice(&refs),
-                        base_index: None.into(),
-                        model_params: RSlice::from_slice(&per_model),
-                        params: &global,
-                        compute_dtype: dtype.into(),
-                        seed: RngSeed::from_u64(3),
-                    };
-                    let (fast, slow) = both_paths(
-                        &call,
-                        dtype,
-                        &shape,
-                        |c, o, r| gta.merge_streamed(c, o, r),
-                        |c, o| gta.merge_f64(c, o),
-                    );
+                    let (fast, slow) = grid.with_call(&per_model, &global, 3, opt == 0, |call| {
+                        both_paths(
+                            call,
+                            dtype,
+                            &shape,
+                            |c, o, r| gta.merge_streamed(c, o, r),
+                            |c, o| gta.merge_f64(c, o),
+                        )
+                    });
                     assert!(fast == slow, "{} {dtype:?} {ties} opt {opt}", variant.name);
                     checked += 1;
                 }

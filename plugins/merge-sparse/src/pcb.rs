@@ -365,10 +365,9 @@ impl MergeMethod for Pcb {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gta::tests::{bytes, data};
+    use crate::gta::tests::Grid;
     use crate::gta::{prepare, task_vectors};
-    use abi_stable::std_types::{RSlice, RStr};
-    use mosaic_abi::{ParamScope, RngSeed, TensorRef};
+    use mosaic_abi::ParamScope;
     use mosaic_tensor::DType;
 
     /// `Softmax(scale · Norm(x))` over the elements of `x` (uniform when `x` is constant).
@@ -458,41 +457,14 @@ mod tests {
     }
 
     fn check(shape: &[u64], dtype: DType, m: usize, r: f64, case: u64) {
-        let n = shape.iter().product::<u64>() as usize;
-        let base = data(n, 1 + case, 40, 0.01);
-        let base_bytes = bytes(dtype, &base);
-        let models: Vec<Vec<u8>> = (0..m as u64)
-            .map(|i| {
-                let delta = data(n, 10 * i + 7 + case, 3 + i, 0.002);
-                let x: Vec<f32> = base.iter().zip(&delta).map(|(b, d)| b + d).collect();
-                bytes(dtype, &x)
-            })
-            .collect();
-        let refs: Vec<TensorRef<'_>> = models
-            .iter()
-            .map(|b| TensorRef::new(dtype, shape, b).unwrap())
-            .collect();
+        let grid = Grid::new(dtype, shape, 1 + case, m, |i| (10 * i + 7 + case, 3 + i));
         let per_model = vec![ParamMap::new(); m];
         let global = ParamMap::new()
             .with("density", r)
             .with("lambda", if case.is_multiple_of(2) { 1.0 } else { 0.8 })
             .resolve(&Pcb::descriptor().params, ParamScope::Global)
             .unwrap();
-        let call = MergeCall {
-            tensor_name: RStr::from_str("t"),
-            base: Some(TensorRef::new(dtype, shape, &base_bytes).unwrap()).into(),
-            models: RSlice::from_slice(&refs),
-            base_index: None.into(),
-            model_params: RSlice::from_slice(&per_model),
-            params: &global,
-            compute_dtype: dtype.into(),
-            seed: RngSeed::from_u64(9),
-        };
-        let mut fast = vec![0u8; n * dtype.size_of()];
-        let mut slow = fast.clone();
-        Pcb.merge(&call, &mut TensorMut::new(dtype, shape, &mut fast).unwrap())
-            .unwrap();
-        whole_tensor(&call, &mut TensorMut::new(dtype, shape, &mut slow).unwrap()).unwrap();
+        let (fast, slow) = grid.outputs(&per_model, &global, |c, o| Pcb.merge(c, o), whole_tensor);
         assert!(fast == slow, "{dtype:?} {shape:?} models {m} density {r}");
     }
 

@@ -213,10 +213,9 @@ impl MergeMethod for Sce {
 mod tests {
     use super::*;
     use crate::gta::task_vectors;
-    use crate::gta::tests::{bytes, data};
+    use crate::gta::tests::Grid;
     use crate::select::{top_k_mask, TieBreak};
-    use abi_stable::std_types::{RSlice, RStr};
-    use mosaic_abi::{ParamScope, RngSeed, TensorRef};
+    use mosaic_abi::ParamScope;
 
     /// Population variance across models per element, as torch's CPU `var(dim=0,
     /// unbiased=False)` computes it (Welford in f64), rounded to `dtype`.
@@ -327,7 +326,6 @@ mod tests {
             .into_iter()
             .enumerate()
         {
-            let n = shape.iter().product::<u64>() as usize;
             for dtype in [DType::BF16, DType::F16, DType::F32, DType::F64] {
                 for (m, topk) in [
                     (3usize, 0.4),
@@ -337,46 +335,15 @@ mod tests {
                     (0, 0.3),
                     (3, 0.999),
                 ] {
-                    let base = data(n, 1 + case as u64, 40, 0.01);
-                    let base_bytes = bytes(dtype, &base);
-                    let models: Vec<Vec<u8>> = (0..m as u64)
-                        .map(|i| {
-                            let delta = data(n, 10 * i + 7, 3 + i, 0.002);
-                            let x: Vec<f32> = base.iter().zip(&delta).map(|(b, d)| b + d).collect();
-                            bytes(dtype, &x)
-                        })
-                        .collect();
-                    let refs: Vec<TensorRef<'_>> = models
-                        .iter()
-                        .map(|b| TensorRef::new(dtype, &shape, b).unwrap())
-                        .collect();
+                    let grid =
+                        Grid::new(dtype, &shape, 1 + case as u64, m, |i| (10 * i + 7, 3 + i));
                     let per_model = vec![ParamMap::new(); m];
                     let global = ParamMap::new()
                         .with("select_topk", topk)
                         .resolve(&d.params, ParamScope::Global)
                         .unwrap();
-                    let call = MergeCall {
-                        tensor_name: RStr::from_str("t"),
-                        base: Some(TensorRef::new(dtype, &shape, &base_bytes).unwrap()).into(),
-                        models: RSlice::from_slice(&refs),
-                        base_index: None.into(),
-                        model_params: RSlice::from_slice(&per_model),
-                        params: &global,
-                        compute_dtype: dtype.into(),
-                        seed: RngSeed::from_u64(9),
-                    };
-                    let mut fast = vec![0u8; n * dtype.size_of()];
-                    let mut slow = fast.clone();
-                    Sce.merge(
-                        &call,
-                        &mut TensorMut::new(dtype, &shape, &mut fast).unwrap(),
-                    )
-                    .unwrap();
-                    whole_tensor(
-                        &call,
-                        &mut TensorMut::new(dtype, &shape, &mut slow).unwrap(),
-                    )
-                    .unwrap();
+                    let (fast, slow) =
+                        grid.outputs(&per_model, &global, |c, o| Sce.merge(c, o), whole_tensor);
                     assert!(fast == slow, "{dtype:?} case {case} models {m} topk {topk}");
                     checked += 1;
                 }
