@@ -4,11 +4,11 @@
 //! memory-mapped by the host, so reading them again costs little; memory stays at a few chunk
 //! buffers per input instead of several tensor-sized vectors.
 //!
-//! The values read are those of [`crate::common::gather`] (the compute type, after rounding to a
-//! half-precision compute dtype), and the values written are converted as
-//! [`crate::common::Real::write`] converts them, so a streamed method gives the bits of its
-//! whole-tensor form as long as it reduces in the same element order: [`sum_start`] starts a
-//! sequential `f64` fold exactly as `Iterator::sum` does.
+//! The values read are those the methods read whole tensors as before they streamed (the
+//! compute type, after rounding to a half-precision compute dtype; the tests keep that loader
+//! as their reference), and the values are written in the output's dtype, so a streamed method
+//! gives the bits of its whole-tensor form as long as it reduces in the same element order:
+//! [`sum_start`] starts a sequential `f64` fold exactly as `Iterator::sum` does.
 
 use mosaic_abi::{chunk_ranges, AbiDType, MergeCall, ParamMap, RError, TensorMut, TensorRef};
 use mosaic_tensor::convert::Rounder;
@@ -31,8 +31,8 @@ pub fn chunk_buffer<F: Real>() -> Vec<F> {
 
 /// A compute type that can be read and written a range at a time.
 pub trait Stream: Real {
-    /// Elements `start..start + dst.len()` of `t` as [`crate::common::gather`] reads them for
-    /// the compute dtype `dtype`.
+    /// Elements `start..start + dst.len()` of `t` in the compute dtype `dtype` (rounded to it
+    /// when it is `bfloat16` or `float16`).
     fn read_range(
         t: &TensorRef<'_>,
         dtype: AbiDType,
@@ -40,8 +40,8 @@ pub trait Stream: Real {
         dst: &mut [Self],
     ) -> Result<(), RError>;
 
-    /// Write `values` into elements `start..start + values.len()` of `out`, converted as
-    /// [`Real::write`] converts them.
+    /// Write `values` into elements `start..start + values.len()` of `out`, converted to
+    /// the output's dtype.
     fn write_range(out: &mut TensorMut<'_>, start: usize, values: &[Self]) -> Result<(), RError>;
 }
 
@@ -83,7 +83,7 @@ impl Stream for f64 {
     }
 }
 
-/// A call's input tensors, not yet read, in mergekit's order (as [`crate::common::gather`]
+/// A call's input tensors, not yet read, in mergekit's order (as its `TensorGroup`
 /// lays them out).
 pub struct Sources<'c> {
     /// The base model's tensor, if the merge has one.
@@ -131,9 +131,9 @@ impl<'c> Sources<'c> {
         })
     }
 
-    /// Every input in mergekit's model order, for methods that ignore the base's role (as
-    /// [`crate::common::gather_all`]): the config's models, then the base when the config does
-    /// not list it.
+    /// Every input in mergekit's model order, for methods that ignore the base's role
+    /// (karcher): the config's models, then the base when the config does not list it (as
+    /// mergekit's planner adds it).
     pub fn all(call: &'c MergeCall<'c>, out: &TensorMut<'_>) -> Result<Vec<TensorRef<'c>>, RError> {
         call.check_shapes(out.shape())?;
         let mut all: Vec<TensorRef<'c>> = call.models.to_vec();

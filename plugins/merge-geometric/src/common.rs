@@ -5,7 +5,9 @@
 use std::fmt::Debug;
 use std::ops::{Add, AddAssign, Div, Mul, Neg, Sub};
 
-use mosaic_abi::{AbiDType, MergeCall, ParamMap, RError, TensorMut, TensorRef};
+use mosaic_abi::{AbiDType, MergeCall, ParamMap, RError};
+#[cfg(test)]
+use mosaic_abi::{TensorMut, TensorRef};
 use mosaic_tensor::convert::round_to;
 use mosaic_tensor::DType;
 
@@ -49,8 +51,10 @@ pub trait Real:
     /// Natural logarithm.
     fn ln(self) -> Self;
     /// The tensor's values in this type.
+    #[cfg(test)]
     fn read(t: &TensorRef<'_>) -> Vec<Self>;
     /// Write values into the output view (converted to its dtype).
+    #[cfg(test)]
     fn write(out: &mut TensorMut<'_>, values: &[Self]) -> Result<(), RError>;
 }
 
@@ -86,9 +90,11 @@ macro_rules! impl_real {
             fn ln(self) -> Self {
                 <$t>::ln(self)
             }
+            #[cfg(test)]
             fn read(t: &TensorRef<'_>) -> Vec<Self> {
                 t.$read()
             }
+            #[cfg(test)]
             fn write(out: &mut TensorMut<'_>, values: &[Self]) -> Result<(), RError> {
                 out.$write(values)
             }
@@ -125,6 +131,10 @@ pub fn clamp<F: Real>(x: F, lo: F, hi: F) -> F {
     }
 }
 
+// The whole-tensor loaders below are what the methods used before they streamed; they stay
+// for the tests, whose reference implementations read whole tensors.
+
+#[cfg(test)]
 /// One tensor input read into the compute type; half-precision compute dtypes first round the
 /// values to that dtype, as mergekit's loader does.
 fn load<F: Real>(t: &TensorRef<'_>, dtype: AbiDType) -> Vec<F> {
@@ -135,6 +145,7 @@ fn load<F: Real>(t: &TensorRef<'_>, dtype: AbiDType) -> Vec<F> {
     }
 }
 
+#[cfg(test)]
 /// A call's inputs, laid out as mergekit's `TensorGroup` sees them.
 pub struct Inputs<'c, F> {
     /// The base model's tensor, if the merge has one.
@@ -147,6 +158,7 @@ pub struct Inputs<'c, F> {
     pub shape: Vec<u64>,
 }
 
+#[cfg(test)]
 /// Check the call against the output and gather its inputs in mergekit's order: the base (the
 /// explicit `base`, or `models[base_index]`) and the other models in config order.
 pub fn gather<'c, F: Real>(
@@ -163,6 +175,7 @@ pub fn gather<'c, F: Real>(
     })
 }
 
+#[cfg(test)]
 /// Every input in mergekit's model order, for methods that ignore the base's role (karcher):
 /// the config's models in order, then the base appended when the config does not list it
 /// (mergekit's planner adds it as an extra input).
@@ -181,6 +194,7 @@ pub fn gather_all<F: Real>(
     Ok(all)
 }
 
+#[cfg(test)]
 impl<F> Inputs<'_, F> {
     /// The base tensor, or an error naming the method and tensor.
     pub fn require_base(&self, method: &str, name: &str) -> Result<&[F], RError> {
