@@ -270,18 +270,9 @@ mod tests {
 
     /// mergekit's importance of each element: `|other - base| * KL(p || q)` of its row, where
     /// `p = softmax(other) + 1e-8` and `q = softmax(base) + 1e-8` over the last axis.
+    /// (The KL of a row is the same function in both forms: [`row_kl`] over the whole tensor.)
     fn importance<F: FusionReal>(base: &[F], other: &[F], row: usize) -> Vec<F> {
-        let eps = F::of(1e-8);
-        let p: Vec<F> = F::softmax_rows(other, row)
-            .into_iter()
-            .map(|v| v + eps)
-            .collect();
-        let q: Vec<F> = F::softmax_rows(base, row)
-            .into_iter()
-            .map(|v| v + eps)
-            .collect();
-        let terms: Vec<F> = p.iter().zip(&q).map(|(&a, &b)| a * (a / b).log()).collect();
-        let kl = F::row_sums(&terms, row);
+        let kl = row_kl(base, other, row);
         (0..base.len())
             .map(|i| (other[i] - base[i]).abs() * kl[i / row])
             .collect()
