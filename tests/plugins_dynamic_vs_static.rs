@@ -143,17 +143,17 @@ fn run_laplace(reg: &Registry) -> Vec<u64> {
         / values.len() as f64;
     // E|Laplace(b)| = b = 2; 2000 samples give a standard error of about 0.045.
     assert!((mean_abs - 2.0).abs() < 0.25, "mean |noise| {mean_abs}");
-    let cost = mech.cost(1.0).into_result().unwrap();
-    assert_eq!(cost.epsilon, 0.5);
+    let event = mech.cost(1.0, 1).into_result().unwrap();
+    let PrivacyEvent::Laplace {
+        noise_multiplier, ..
+    } = event
+    else {
+        panic!("expected a Laplace event, got {event:?}")
+    };
+    assert!((1.0 / noise_multiplier - 0.5).abs() < 1e-12);
     let mut acc = reg.accountant("basic", &ParamMap::new()).unwrap();
-    acc.compose(&PrivacyEvent {
-        mechanism: "pure".into(),
-        params: ParamMap::new().with("epsilon", cost.epsilon),
-        count: 4,
-    })
-    .into_result()
-    .unwrap();
-    assert_eq!(acc.epsilon(0.0).into_result().unwrap(), 2.0);
+    acc.compose(&event, 4).into_result().unwrap();
+    assert!((acc.epsilon(0.0).into_result().unwrap() - 2.0).abs() < 1e-12);
     noisy.iter().map(|v| v.to_bits()).collect()
 }
 

@@ -31,8 +31,8 @@ mod tensor;
 pub use descriptor::{AlgorithmDescriptor, Family};
 pub use error::{ErrorKind, RError};
 pub use family::dp::{
-    Accountant, AccountantBox, AccountantFfi, Mechanism, MechanismBox, MechanismFfi, PrivacyCost,
-    PrivacyEvent,
+    Accountant, AccountantBox, AccountantFfi, Mechanism, MechanismBox, MechanismFfi, PrivacyEvent,
+    Sampling,
 };
 pub use family::ldp::{Estimate, FrequencyOracle, FrequencyOracleBox, FrequencyOracleFfi, Reports};
 pub use family::merge::{MergeCall, MergeMethod, MergeMethodBox, MergeMethodFfi};
@@ -46,7 +46,7 @@ pub use tensor::{chunk_ranges, AbiDType, TensorMut, TensorRef, CHUNK_ELEMENTS};
 /// The version of the Mosaic plugin ABI that this crate defines. A plugin reports the number
 /// it was built with; the host refuses any other. Bump it whenever a type that crosses the
 /// boundary changes in a way that `abi_stable`'s layout check would not catch.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// Re-exports used by [`export_plugin!`]; not part of the public API.
 #[doc(hidden)]

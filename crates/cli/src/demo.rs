@@ -5,7 +5,7 @@ use std::io::Write;
 
 use abi_stable::std_types::{RSlice, RSliceMut};
 use anyhow::{Context, Result};
-use mosaic_abi::{OptimStep, ParamMap, PrivacyEvent, RngSeed, StateBuffer, TensorMut, TensorRef};
+use mosaic_abi::{OptimStep, ParamMap, RngSeed, StateBuffer, TensorMut, TensorRef};
 use mosaic_host::Registry;
 
 /// One row of the demo table.
@@ -83,21 +83,17 @@ fn dp(reg: &Registry) -> Result<Row> {
     let noisy = mech
         .release(RSlice::from_slice(&count), 1.0, RngSeed::from_os())
         .into_result()?;
-    let cost = mech.cost(1.0).into_result()?;
+    let event = mech.cost(1.0, count.len() as u64).into_result()?;
     let mut acc = reg.accountant("basic", &ParamMap::new())?;
-    acc.compose(&PrivacyEvent {
-        mechanism: "pure".into(),
-        params: ParamMap::new().with("epsilon", cost.epsilon),
-        count: 10,
-    })
-    .into_result()?;
+    acc.compose(&event, 10).into_result()?;
+    let each = acc.epsilon(0.0).into_result()? / 10.0;
     let total = acc.epsilon(0.0).into_result()?;
     Ok(Row {
         family: "dp",
         algorithm: "laplace + basic".into(),
         result: format!(
-            "count 1234 released as {:.1} (scale {scale}, eps {} each; 10 releases -> eps {total})",
-            noisy[0], cost.epsilon
+            "count 1234 released as {:.1} (scale {scale}, eps {:.6} each; 10 releases -> eps {total})",
+            noisy[0], each
         ),
     })
 }

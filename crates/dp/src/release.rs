@@ -1,5 +1,5 @@
 use abi_stable::std_types::RSlice;
-use mosaic_abi::{MechanismBox, PrivacyCost, RngSeed, SeedSource};
+use mosaic_abi::{MechanismBox, PrivacyEvent, RngSeed, SeedSource};
 
 use crate::DpError;
 
@@ -8,8 +8,9 @@ use crate::DpError;
 pub struct Released {
     /// The noisy values.
     pub values: Vec<f64>,
-    /// The (ε, δ) cost of this release at the sensitivity given.
-    pub cost: PrivacyCost,
+    /// The guarantee of this release at the sensitivity given, as the event an accountant
+    /// composes.
+    pub event: PrivacyEvent,
     /// [`SeedSource::Os`] in production; [`SeedSource::Fixed`] marks an experiment whose noise
     /// anyone holding the seed can reproduce (and subtract).
     pub seed_source: SeedSource,
@@ -67,10 +68,10 @@ impl Release {
         }
     }
 
-    /// The privacy cost of one release at `sensitivity`.
-    pub fn cost(&self, sensitivity: f64) -> Result<PrivacyCost, DpError> {
+    /// The guarantee of one release of `len` values at `sensitivity`.
+    pub fn cost(&self, sensitivity: f64, len: usize) -> Result<PrivacyEvent, DpError> {
         self.mechanism
-            .cost(sensitivity)
+            .cost(sensitivity, len as u64)
             .into_result()
             .map_err(|source| DpError::Plugin {
                 call: "mechanism cost",
@@ -80,7 +81,7 @@ impl Release {
 
     /// Release a noisy copy of `values`, whose L1 sensitivity is `sensitivity`.
     pub fn release(&mut self, values: &[f64], sensitivity: f64) -> Result<Released, DpError> {
-        let cost = self.cost(sensitivity)?;
+        let event = self.cost(sensitivity, values.len())?;
         let seed = self.next_seed();
         let noisy = self
             .mechanism
@@ -92,7 +93,7 @@ impl Release {
             })?;
         Ok(Released {
             values: noisy.into_vec(),
-            cost,
+            event,
             seed_source: seed.source,
         })
     }

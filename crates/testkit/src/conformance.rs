@@ -278,8 +278,16 @@ fn check_mechanism(module: PluginModRef, algo: &AlgorithmDescriptor) -> Result<(
             return Err(fail(algo, format!("accepted sensitivity {bad}")));
         }
     }
-    no_panic(algo, mech.cost(1.0).into_result())?
+    let event = no_panic(algo, mech.cost(1.0, v.len() as u64).into_result())?
         .map_err(|e| fail(algo, format!("cost failed: {e}")))?;
+    event
+        .validate()
+        .map_err(|e| fail(algo, format!("cost returned an invalid event: {e}")))?;
+    for bad in [f64::NAN, -1.0] {
+        if no_panic(algo, mech.cost(bad, 1).into_result())?.is_ok() {
+            return Err(fail(algo, format!("cost accepted sensitivity {bad}")));
+        }
+    }
     Ok(())
 }
 
@@ -289,13 +297,21 @@ fn check_accountant(module: PluginModRef, algo: &AlgorithmDescriptor) -> Result<
     let mut acc = (module.new_accountant())(name, &params)
         .into_result()
         .map_err(|e| fail(algo, format!("construction failed: {e}")))?;
-    let bogus = mosaic_abi::PrivacyEvent {
-        mechanism: "no-such-mechanism-xyz".into(),
-        params: ParamMap::new(),
-        count: 1,
-    };
-    if no_panic(algo, acc.compose(&bogus).into_result())?.is_ok() {
-        return Err(fail(algo, "accepted an unknown mechanism"));
+    let invalid = [
+        mosaic_abi::PrivacyEvent::Pure { epsilon: f64::NAN },
+        mosaic_abi::PrivacyEvent::Approximate {
+            epsilon: 1.0,
+            delta: 2.0,
+        },
+        mosaic_abi::PrivacyEvent::Gaussian {
+            noise_multiplier: -1.0,
+            sampling: mosaic_abi::Sampling::Full,
+        },
+    ];
+    for bogus in invalid {
+        if no_panic(algo, acc.compose(&bogus, 1).into_result())?.is_ok() {
+            return Err(fail(algo, format!("accepted an invalid event {bogus:?}")));
+        }
     }
     // Nothing composed yet: a valid query must succeed.
     no_panic(algo, acc.epsilon(1e-5).into_result())?.map_err(|e| {

@@ -1,4 +1,4 @@
-use mosaic_abi::{AccountantBox, ErrorKind};
+use mosaic_abi::{AccountantBox, ErrorKind, ParamMap};
 
 use super::*;
 
@@ -9,34 +9,30 @@ fn new_basic() -> AccountantBox {
         .unwrap()
 }
 
-fn event(name: &str, params: ParamMap, count: u64) -> PrivacyEvent {
-    PrivacyEvent {
-        mechanism: name.into(),
-        params,
-        count,
-    }
-}
-
-/// By hand: 3 × pure(0.5) + 10 × approx(0.1, 1e-6) + 4 × laplace(scale 2, sensitivity 1)
+/// By hand: 3 × pure(0.5) + 10 × approx(0.1, 1e-6) + 4 × laplace(noise multiplier 2)
 /// = (1.5 + 1.0 + 2.0, 10e-6) = (4.5, 1e-5).
 #[test]
 fn sums_epsilons_and_deltas() {
     let mut acc = new_basic();
-    acc.compose(&event("pure", ParamMap::new().with("epsilon", 0.5), 3))
+    acc.compose(&PrivacyEvent::Pure { epsilon: 0.5 }, 3)
         .into_result()
         .unwrap();
-    acc.compose(&event(
-        "approx",
-        ParamMap::new().with("epsilon", 0.1).with("delta", 1e-6),
+    acc.compose(
+        &PrivacyEvent::Approximate {
+            epsilon: 0.1,
+            delta: 1e-6,
+        },
         10,
-    ))
+    )
     .into_result()
     .unwrap();
-    acc.compose(&event(
-        "laplace",
-        ParamMap::new().with("scale", 2.0).with("sensitivity", 1),
+    acc.compose(
+        &PrivacyEvent::Laplace {
+            noise_multiplier: 2.0,
+            sampling: Sampling::Full,
+        },
         4,
-    ))
+    )
     .into_result()
     .unwrap();
     let eps = acc.epsilon(1.1e-5).into_result().unwrap();
@@ -60,49 +56,39 @@ fn empty_composition_costs_nothing() {
 fn errors_name_the_event_or_parameter() {
     let mut acc = new_basic();
     let cases = [
-        (event("gaussian", ParamMap::new(), 1), "`gaussian`"),
-        (event("pure", ParamMap::new(), 1), "`epsilon`"),
         (
-            event("pure", ParamMap::new().with("epsilo", 1.0), 1),
-            "`epsilo`",
+            PrivacyEvent::Gaussian {
+                noise_multiplier: 1.0,
+                sampling: Sampling::Full,
+            },
+            "`gaussian`",
         ),
         (
-            event("pure", ParamMap::new().with("epsilon", -1.0), 1),
-            "`epsilon`",
+            PrivacyEvent::Laplace {
+                noise_multiplier: 1.0,
+                sampling: Sampling::Poisson { rate: 0.1 },
+            },
+            "`laplace`",
         ),
+        (PrivacyEvent::Zcdp { rho: 0.5 }, "`zcdp`"),
+        (PrivacyEvent::Pure { epsilon: -1.0 }, "`epsilon`"),
         (
-            event(
-                "approx",
-                ParamMap::new().with("epsilon", 1.0).with("delta", 2.0),
-                1,
-            ),
+            PrivacyEvent::Approximate {
+                epsilon: 1.0,
+                delta: 2.0,
+            },
             "`delta`",
         ),
         (
-            event(
-                "laplace",
-                ParamMap::new().with("scale", 0.0).with("sensitivity", 1.0),
-                1,
-            ),
-            "`scale`",
-        ),
-        (
-            event(
-                "laplace",
-                ParamMap::new()
-                    .with("scale", 1.0)
-                    .with("sensitivity", f64::NAN),
-                1,
-            ),
-            "`sensitivity`",
-        ),
-        (
-            event("pure", ParamMap::new().with("epsilon", "one"), 1),
-            "`epsilon`",
+            PrivacyEvent::Laplace {
+                noise_multiplier: 0.0,
+                sampling: Sampling::Full,
+            },
+            "`noise_multiplier`",
         ),
     ];
     for (ev, name) in cases {
-        let e = acc.compose(&ev).into_result().unwrap_err();
+        let e = acc.compose(&ev, 1).into_result().unwrap_err();
         assert!(e.message().contains(name), "{e}");
     }
     // Failed events leave the totals untouched.
@@ -116,7 +102,7 @@ fn errors_name_the_event_or_parameter() {
 #[test]
 fn plain_rust_totals() {
     let mut acc = BasicComposition::new();
-    acc.compose(&event("pure", ParamMap::new().with("epsilon", 0.25), 4))
+    acc.compose(&PrivacyEvent::Pure { epsilon: 0.25 }, 4)
         .unwrap();
     assert_eq!(acc.totals(), (1.0, 0.0));
     assert!(descriptor().validate().is_ok());

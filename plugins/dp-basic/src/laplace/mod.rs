@@ -28,9 +28,10 @@
 //! - Rounding (step 2) moves each coordinate by at most `2^(k-1)`, so two inputs at L1
 //!   distance Δ map to lattice points at distance at most `Δ + m·2^k`, where `m` is the number
 //!   of coordinates on which they differ. The exact guarantee is therefore
-//!   ε = (Δ + m·2^k) / scale ≤ Δ/scale + m·2^-48. [`Laplace::cost`] reports ε = Δ/scale, as
-//!   the textbook mechanism does; the excess is below `m · 3.6e-15`. It is zero when the
-//!   inputs already lie on the lattice.
+//!   ε = (Δ + m·2^k) / scale ≤ Δ/scale + m·2^-48. [`Laplace::cost`] charges the rounding to
+//!   the sensitivity for every one of the `len` released coordinates: it reports a Laplace
+//!   event with noise multiplier `scale / (Δ + len·2^k)`, rounded down, so the ε an accountant
+//!   derives is never below the exact one.
 //! - Step 4 rounds to the nearest `f64` when `|n_i + noise_i| > 2^53`; this is
 //!   post-processing and does not affect privacy, only the last bits of large outputs.
 //! - ε = Δ/scale is computed in `f64` (relative error at most 2^-53).
@@ -38,7 +39,8 @@
 //!   larger values are rejected with an error.
 
 use mosaic_abi::{
-    AlgorithmDescriptor, Family, Mechanism, ParamMap, ParamSpec, PrivacyCost, RError, RngSeed,
+    AlgorithmDescriptor, Family, Mechanism, ParamMap, ParamSpec, PrivacyEvent, RError, RngSeed,
+    Sampling,
 };
 use mosaic_dp::sampling::{discrete_laplace, rng_from_seed, Rational};
 
@@ -223,11 +225,18 @@ impl Mechanism for Laplace {
         Ok(out)
     }
 
-    fn cost(&self, sensitivity: f64) -> Result<PrivacyCost, RError> {
+    fn cost(&self, sensitivity: f64, len: u64) -> Result<PrivacyEvent, RError> {
         check_sensitivity(sensitivity)?;
-        Ok(PrivacyCost {
-            epsilon: sensitivity / self.scale,
-            delta: 0.0,
+        // Rounding to the lattice moves each coordinate by at most 2^(k-1): charge 2^k per
+        // coordinate to the L1 sensitivity.
+        let charged = sensitivity + len as f64 * pow2(self.k);
+        if charged == 0.0 {
+            return Ok(PrivacyEvent::Pure { epsilon: 0.0 });
+        }
+        Ok(PrivacyEvent::Laplace {
+            // Rounded down so that 1 / noise_multiplier is never below the exact ε.
+            noise_multiplier: (self.scale / charged).next_down(),
+            sampling: Sampling::Full,
         })
     }
 }

@@ -105,10 +105,26 @@ fn rounding_to_the_lattice_is_exact_and_ties_to_even() {
 }
 
 #[test]
-fn cost_is_sensitivity_over_scale() {
+fn cost_is_sensitivity_over_scale_plus_the_rounding() {
     let mech = new_laplace(0.5).unwrap();
-    let c = mech.cost(2.0).into_result().unwrap();
-    assert_eq!((c.epsilon, c.delta), (4.0, 0.0));
+    // scale 0.5 = 2^48 · 2^-49: the lattice step is 2^-49, charged once per coordinate.
+    for (len, excess) in [(1u64, 2f64.powi(-49)), (1000, 1000.0 * 2f64.powi(-49))] {
+        let PrivacyEvent::Laplace {
+            noise_multiplier,
+            sampling,
+        } = mech.cost(2.0, len).into_result().unwrap()
+        else {
+            panic!("expected a Laplace event")
+        };
+        assert_eq!(sampling, mosaic_abi::Sampling::Full);
+        let exact = (2.0 + excess) / 0.5;
+        let eps = 1.0 / noise_multiplier;
+        assert!(eps >= exact && eps - exact < 1e-12, "{eps} vs {exact}");
+    }
+    assert_eq!(
+        mech.cost(0.0, 0).into_result().unwrap(),
+        PrivacyEvent::Pure { epsilon: 0.0 }
+    );
 }
 
 #[test]
@@ -126,7 +142,7 @@ fn bad_parameters_and_inputs_are_named() {
     assert!(e.message().contains("`scale`"), "{e}");
     let mech = new_laplace(1.0).unwrap();
     for bad in [f64::NAN, -1.0, f64::INFINITY] {
-        let e = mech.cost(bad).into_result().unwrap_err();
+        let e = mech.cost(bad, 1).into_result().unwrap_err();
         assert!(e.message().contains("`sensitivity`"), "{e}");
         let e = mech
             .release(RSlice::from_slice(&[1.0]), bad, RngSeed::from_u64(0))
@@ -152,7 +168,13 @@ fn release_helper_seeds_from_os_unless_fixed() {
     assert!(!os.is_fixed_seed());
     let r = os.release(&[1.0, 2.0], 1.0).unwrap();
     assert_eq!(r.seed_source, SeedSource::Os);
-    assert_eq!(r.cost.epsilon, 1.0);
+    let PrivacyEvent::Laplace {
+        noise_multiplier, ..
+    } = r.event
+    else {
+        panic!("expected a Laplace event")
+    };
+    assert!((1.0 / noise_multiplier - 1.0).abs() < 1e-12);
     let run = || {
         let mut fixed = Release::new(new_laplace(1.0).unwrap()).with_fixed_seed(42);
         assert!(fixed.is_fixed_seed());
