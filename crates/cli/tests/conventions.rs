@@ -282,6 +282,12 @@ fn a_missing_file_is_exit_5_and_a_bad_option_exit_2() {
     assert_eq!(err["kind"], "usage");
     assert_eq!(err["option"], "--max-shard-size");
     assert!(!out.exists());
+    // An output folder that exists, without --overwrite.
+    std::fs::create_dir_all(out.join("old")).unwrap();
+    let err = json_error(&run(&[&args[..], &["--json"]].concat()), 2);
+    assert_eq!(err["kind"], "usage");
+    assert_eq!(err["file"], out.to_str().unwrap());
+    assert!(out.join("old").is_dir(), "left as it was");
     // A command line clap rejects: its own text, or the JSON form with --json.
     let o = run(&["merge", "--json"]);
     let err = json_error(&o, 2);
