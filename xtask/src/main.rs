@@ -7,7 +7,8 @@
 //!   own `cargo build` into `target/<profile>/template-plugin/`.
 //! - `test`: build-plugins, then `cargo test --workspace`, the template's own tests, clippy
 //!   with `-D warnings` and `cargo fmt --check`.
-//! - `demo`: build-plugins and the CLI, then run `mosaic plugins` and `mosaic demo`.
+//! - `demo`: build the production plugins and the CLI (one cargo invocation; no test-only
+//!   plugins, no template), then run `mosaic plugins` and `mosaic demo`.
 //! - `bench [NAME]`: criterion benchmarks (`cargo bench`), or one named bench.
 
 use std::path::{Path, PathBuf};
@@ -43,7 +44,7 @@ const HELP: &str = "usage: cargo xtask <task>
 tasks:
   build-plugins [--release]  build plugin cdylibs into target/<profile>/plugins/
   test                       build plugins, run every test, clippy -D warnings, fmt --check
-  demo [--release]           build plugins and the CLI, then list plugins and run each family
+  demo [--release]           build the plugins and the CLI, then list plugins and run each family
   bench [NAME]               run criterion benchmarks (e.g. `cargo xtask bench merge`)";
 
 #[derive(Clone, Copy, PartialEq)]
@@ -160,22 +161,31 @@ fn copy_into(src: &Path, dir: &Path) -> Result<PathBuf> {
     Ok(dst)
 }
 
-/// Build every plugin and return the folder holding the production plugins.
-fn build_plugins(profile: Profile) -> Result<PathBuf> {
-    let crates = plugin_crates()?;
-    let out = target_dir().join(profile.dir());
+/// `cargo build` of `crates` as exporting cdylibs, plus the `extra` packages in the same
+/// invocation (one feature resolution, so shared dependencies are built once).
+fn build_cmd(profile: Profile, crates: &[PluginCrate], extra: &[&str]) -> Command {
     let mut cmd = cargo();
     cmd.arg("build");
     if profile == Profile::Release {
         cmd.arg("--release");
     }
     let mut features = Vec::new();
-    for c in &crates {
+    for c in crates {
         cmd.args(["-p", &c.package]);
         features.push(format!("{}/export", c.package));
     }
+    for p in extra {
+        cmd.args(["-p", p]);
+    }
     cmd.args(["--features", &features.join(",")]);
-    run(cmd)?;
+    cmd
+}
+
+/// Build every plugin and return the folder holding the production plugins.
+fn build_plugins(profile: Profile) -> Result<PathBuf> {
+    let crates = plugin_crates()?;
+    let out = target_dir().join(profile.dir());
+    run(build_cmd(profile, &crates, &[]))?;
     let plugins_dir = out.join("plugins");
     let test_dir = out.join("test-plugins");
     // Start clean so a removed plugin does not linger.
@@ -285,17 +295,24 @@ fn test() -> Result<()> {
     Ok(())
 }
 
+/// Build only what the demo runs — the production plugins and the CLI, in one cargo
+/// invocation — then list the plugins and run the demo. The test-only plugins and the
+/// out-of-tree template are for the tests (`build-plugins`, `test`).
 fn demo(profile: Profile) -> Result<()> {
-    build_plugins(profile)?;
-    let mut cmd = cargo();
-    cmd.args(["build", "-p", "mosaic-cli"]);
-    if profile == Profile::Release {
-        cmd.arg("--release");
+    let crates: Vec<PluginCrate> = plugin_crates()?
+        .into_iter()
+        .filter(|c| !c.test_only)
+        .collect();
+    run(build_cmd(profile, &crates, &["mosaic-cli"]))?;
+    let out = target_dir().join(profile.dir());
+    let plugins_dir = out.join("plugins");
+    if plugins_dir.exists() {
+        std::fs::remove_dir_all(&plugins_dir)?;
     }
-    run(cmd)?;
-    let exe = target_dir()
-        .join(profile.dir())
-        .join(format!("mosaic{}", std::env::consts::EXE_SUFFIX));
+    for c in &crates {
+        copy_into(&out.join(lib_file(&c.package)), &plugins_dir)?;
+    }
+    let exe = out.join(format!("mosaic{}", std::env::consts::EXE_SUFFIX));
     let mut cmd = Command::new(&exe);
     cmd.arg("plugins");
     run(cmd)?;
