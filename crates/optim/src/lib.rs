@@ -12,13 +12,17 @@
 //!   optional linear warm-up.
 //! - [`Driver`] ties an [`OptimizerBox`], its state, a schedule and a seed together and
 //!   counts steps from 1; [`ParamGroups`] are PyTorch's `param_groups` (one driver each).
+//! - `dfdx` (feature `dfdx`): train dfdx models with Mosaic optimizers.
 //! - [`torch`]: PyTorch's `float32` elementwise operations in its order of operations, the
 //!   building blocks the classic optimizers share; [`problems`]: the built-in test problems.
 #![deny(missing_docs)]
 
 pub mod checkpoint;
+#[cfg(feature = "dfdx")]
+pub mod dfdx;
 mod driver;
 mod error;
+pub mod hyper;
 mod parallel;
 pub mod problems;
 mod schedule;
