@@ -9,8 +9,25 @@
 #![deny(missing_docs)]
 
 pub mod adamp;
+pub mod muon;
+pub mod schedulefree_adamw;
 pub mod sgdp;
 pub mod shared;
 
 #[cfg(test)]
 mod testing;
+
+use mosaic_abi::Plugin;
+
+fn plugin() -> Plugin {
+    Plugin::new("optim-research", env!("CARGO_PKG_VERSION"))
+        .optimizer(adamp::descriptor(), adamp::AdamP::from_params)
+        .optimizer(sgdp::descriptor(), sgdp::Sgdp::from_params)
+        .optimizer(muon::descriptor(), muon::Muon::from_params)
+        .optimizer(
+            schedulefree_adamw::descriptor(),
+            schedulefree_adamw::ScheduleFreeAdamW::from_params,
+        )
+}
+
+mosaic_abi::export_plugin!(plugin);

@@ -51,11 +51,11 @@ impl Problem {
     }
 
     /// The parameter shape.
-    pub fn shape(&self) -> Vec<usize> {
+    pub fn shape(&self) -> Vec<u64> {
         match self {
             Problem::Rosenbrock => vec![2],
-            Problem::Quadratic(d) => vec![*d],
-            Problem::Lsq { m, n, .. } => vec![*m, *n],
+            Problem::Quadratic(d) => vec![*d as u64],
+            Problem::Lsq { m, n, .. } => vec![*m as u64, *n as u64],
         }
     }
 
@@ -185,6 +185,10 @@ pub fn replay(case: &Case, mut step: impl FnMut(&mut [f32], &[f32], u64)) -> (f6
             worst_loss = worst_loss.max((got - want).abs() / want.abs().max(1e-30));
         }
     }
+    eprintln!(
+        "{}: worst iterate difference {worst_x:.2e}, worst loss difference {worst_loss:.2e}",
+        case.problem
+    );
     (worst_x, worst_loss)
 }
 

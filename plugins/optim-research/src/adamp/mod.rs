@@ -18,10 +18,12 @@
 //! `weight_decouple = false` adds `λ w` to the gradient before the moments (plain L2);
 //! pytorch-optimizer 4.1 applies it after the moments are formed, where it has no effect.
 
-use mosaic_abi::{AlgorithmDescriptor, Family, ParamMap, ParamSpec, RError};
+use mosaic_abi::{
+    AlgorithmDescriptor, Family, OptimStep, Optimizer, ParamMap, ParamSpec, RError, StateSpec,
+};
 
 use crate::shared::params::{betas, non_negative};
-use crate::shared::projection::{apply_projected, scale_invariant_view};
+use crate::shared::projection::{apply_projected, channels, scale_invariant_view};
 use crate::shared::torch::{debias, lerp, one_minus};
 
 #[cfg(test)]
@@ -151,13 +153,13 @@ impl AdamP {
         })
     }
 
-    /// One step over a group of shape `shape` (row-major; `params.len()` values), `step`
-    /// counting from 1. Slices must have equal lengths (checked by the caller).
+    /// One step over a tensor with `channels` output channels (`None` when it is
+    /// one-dimensional; see [`channels`]), `step` counting from 1. Slices must have equal lengths (checked by the caller).
     pub fn update(
         &self,
         params: &mut [f32],
         grads: &[f32],
-        shape: &[usize],
+        channels: Option<usize>,
         state: AdamPState<'_>,
         step: u64,
         lr: f64,
@@ -190,7 +192,7 @@ impl AdamP {
                 inv * exp_avg[i]
             }
         };
-        let view = scale_invariant_view(params, grads, shape, self.delta, self.eps);
+        let view = scale_invariant_view(params, grads, channels, self.delta, self.eps);
         let ratio = if view.is_some() { self.wd_ratio } else { 1.0 };
         let decay = if self.weight_decouple && self.weight_decay != 0.0 {
             let scale = if self.fixed_decay { 1.0 } else { lr };
@@ -205,5 +207,31 @@ impl AdamP {
             }
             *w += alpha * u;
         });
+    }
+}
+
+impl Optimizer for AdamP {
+    fn state_spec(&self, shape: &[u64]) -> Result<StateSpec, RError> {
+        Ok(StateSpec::new()
+            .f32_like(EXP_AVG, shape)
+            .f32_like(EXP_AVG_SQ, shape))
+    }
+
+    fn step(&self, step: &mut OptimStep<'_>) -> Result<(), RError> {
+        let opt = AdamP {
+            betas: (step.momentum_or(self.betas.0), self.betas.1),
+            ..*self
+        };
+        let lr = step.lr;
+        for t in step.tensors.iter_mut() {
+            let (number, ch) = (t.step, channels(t.shape()));
+            let (params, grads, [exp_avg, exp_avg_sq]) = t.split_f32::<2>()?;
+            let state = AdamPState {
+                exp_avg,
+                exp_avg_sq,
+            };
+            opt.update(params, grads, ch, state, number, lr);
+        }
+        Ok(())
     }
 }

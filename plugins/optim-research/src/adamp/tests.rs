@@ -1,6 +1,7 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::shared::projection::channels;
 use crate::testing::{cases, hyper_betas, hyper_bool, hyper_f64, replay, Problem};
 
 fn from_case(case: &crate::testing::Case) -> AdamP {
@@ -19,14 +20,14 @@ fn matches_pytorch_optimizer_trajectories() {
         let opt = from_case(&case);
         let lr = hyper_f64(&case, "lr", 1e-3);
         let shape = Problem::parse(&case.problem).shape();
-        let n: usize = shape.iter().product();
+        let n = shape.iter().product::<u64>() as usize;
         let (mut m, mut v) = (vec![0.0; n], vec![0.0; n]);
         let (dx, dl) = replay(&case, |x, g, t| {
             let state = AdamPState {
                 exp_avg: &mut m,
                 exp_avg_sq: &mut v,
             };
-            opt.update(x, g, &shape, state, t, lr);
+            opt.update(x, g, channels(&shape), state, t, lr);
         });
         assert!(
             dx < 1e-4 && dl < 1e-4,
@@ -47,7 +48,7 @@ fn first_step_is_a_signed_learning_rate() {
     opt.update(
         &mut w,
         &g,
-        &[2],
+        None,
         AdamPState {
             exp_avg: &mut m,
             exp_avg_sq: &mut v,
@@ -92,7 +93,7 @@ proptest! {
         let opt = AdamP { nesterov, ..AdamP::default() };
         let (mut m, mut v) = (m0.clone(), v0.clone());
         let mut w1 = w.clone();
-        opt.update(&mut w1, &g, &[3, 4], AdamPState { exp_avg: &mut m, exp_avg_sq: &mut v }, 5, 0.01);
+        opt.update(&mut w1, &g, Some(3), AdamPState { exp_avg: &mut m, exp_avg_sq: &mut v }, 5, 0.01);
         let dw: Vec<f32> = w1.iter().zip(&w).map(|(a, b)| a - b).collect();
         let dot: f32 = dw.iter().zip(&w).map(|(a, b)| a * b).sum();
         let scale = crate::shared::matrix::norm(&dw) * crate::shared::matrix::norm(&w);
@@ -111,7 +112,7 @@ fn aligned_gradients_leave_adam_unchanged() {
     opt.update(
         &mut w,
         &g,
-        &[2, 2],
+        Some(2),
         AdamPState {
             exp_avg: &mut m,
             exp_avg_sq: &mut v,
@@ -124,7 +125,7 @@ fn aligned_gradients_leave_adam_unchanged() {
     opt.update(
         &mut flat,
         &g,
-        &[4],
+        None,
         AdamPState {
             exp_avg: &mut m1,
             exp_avg_sq: &mut v1,

@@ -17,10 +17,12 @@
 //! `weight_decouple = false` adds `λ w` to the gradient before the momentum (plain L2);
 //! pytorch-optimizer 4.1 applies it after the update is formed, where it has no effect.
 
-use mosaic_abi::{AlgorithmDescriptor, Family, ParamMap, ParamSpec, RError};
+use mosaic_abi::{
+    AlgorithmDescriptor, Family, OptimStep, Optimizer, ParamMap, ParamSpec, RError, StateSpec,
+};
 
 use crate::shared::params::{finite, non_negative};
-use crate::shared::projection::{apply_projected, scale_invariant_view};
+use crate::shared::projection::{apply_projected, channels, scale_invariant_view};
 
 #[cfg(test)]
 mod tests;
@@ -154,13 +156,14 @@ impl Sgdp {
         })
     }
 
-    /// One step over a group of shape `shape` (row-major) with momentum buffer `momentum`.
+    /// One step over a tensor with `channels` output channels (`None` when it is
+    /// one-dimensional; see [`channels`]) with momentum buffer `momentum`.
     /// Slices must have equal lengths (checked by the caller).
     pub fn update(
         &self,
         params: &mut [f32],
         grads: &[f32],
-        shape: &[usize],
+        channels: Option<usize>,
         momentum: &mut [f32],
         lr: f64,
     ) {
@@ -185,7 +188,7 @@ impl Sgdp {
                 buf[i]
             }
         };
-        let view = scale_invariant_view(params, grads, shape, self.delta, self.eps);
+        let view = scale_invariant_view(params, grads, channels, self.delta, self.eps);
         let ratio = if view.is_some() { self.wd_ratio } else { 1.0 } / (1.0 - self.momentum);
         let decay = if self.weight_decouple && self.weight_decay != 0.0 {
             let scale = if self.fixed_decay { 1.0 } else { lr };
@@ -200,5 +203,29 @@ impl Sgdp {
             }
             *w += alpha * u;
         });
+    }
+}
+
+impl Optimizer for Sgdp {
+    fn state_spec(&self, shape: &[u64]) -> Result<StateSpec, RError> {
+        Ok(StateSpec::new().f32_like(MOMENTUM, shape))
+    }
+
+    fn step(&self, step: &mut OptimStep<'_>) -> Result<(), RError> {
+        let momentum = step.momentum_or(self.momentum);
+        if momentum >= 1.0 {
+            return Err(RError::param(
+                "momentum",
+                format!("scheduled momentum must be < 1, got {momentum}"),
+            ));
+        }
+        let opt = Sgdp { momentum, ..*self };
+        let lr = step.lr;
+        for t in step.tensors.iter_mut() {
+            let ch = channels(t.shape());
+            let (params, grads, [buffer]) = t.split_f32::<1>()?;
+            opt.update(params, grads, ch, buffer, lr);
+        }
+        Ok(())
     }
 }

@@ -1,4 +1,5 @@
 use super::*;
+use crate::shared::projection::channels;
 use crate::testing::{cases, hyper_bool, hyper_f64, replay, Problem};
 
 /// Every trajectory of `papers.json` (pytorch-optimizer's SGDP), within 1e-4 relative.
@@ -13,8 +14,10 @@ fn matches_pytorch_optimizer_trajectories() {
         };
         let lr = hyper_f64(&case, "lr", 1e-3);
         let shape = Problem::parse(&case.problem).shape();
-        let mut b = vec![0.0; shape.iter().product()];
-        let (dx, dl) = replay(&case, |x, g, _| opt.update(x, g, &shape, &mut b, lr));
+        let mut b = vec![0.0; shape.iter().product::<u64>() as usize];
+        let (dx, dl) = replay(&case, |x, g, _| {
+            opt.update(x, g, channels(&shape), &mut b, lr)
+        });
         assert!(
             dx < 1e-4 && dl < 1e-4,
             "{}: iterate {dx:e}, loss {dl:e}",
@@ -34,7 +37,7 @@ fn hand_checked_momentum_step() {
     };
     let mut b = [2.0f32, 0.0];
     let mut w = [1.0f32, 1.0];
-    opt.update(&mut w, &[1.0, -2.0], &[2], &mut b, 0.1);
+    opt.update(&mut w, &[1.0, -2.0], None, &mut b, 0.1);
     assert_eq!(b, [2.0, -2.0]);
     assert!(
         (w[0] - (0.98 - 0.2)).abs() < 1e-6 && (w[1] - (0.98 + 0.2)).abs() < 1e-6,
@@ -54,7 +57,7 @@ fn projected_rows_lose_their_radial_update() {
     let g = [0.0f32, 1.0, 3.0, 0.0];
     let mut b = [0.5f32, 0.5, 0.5, 0.5];
     let mut w = w0;
-    opt.update(&mut w, &g, &[2, 2], &mut b, 0.1);
+    opt.update(&mut w, &g, Some(2), &mut b, 0.1);
     for r in 0..2 {
         let dot: f32 = (0..2)
             .map(|j| (w[2 * r + j] - w0[2 * r + j]) * w0[2 * r + j])

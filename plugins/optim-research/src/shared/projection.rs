@@ -9,20 +9,26 @@
 //! pytorch-optimizer, and the weight decay of that step is scaled by `wd_ratio`.
 //! One-dimensional groups (biases, gains) are never projected.
 
+/// The output channels of a weight of `shape` (its first dimension), or `None` for a
+/// one-dimensional weight, which is never projected.
+pub fn channels(shape: &[u64]) -> Option<usize> {
+    (shape.len() > 1).then(|| shape[0] as usize)
+}
+
 /// The rows × row length of the view whose radial part is removed, or `None` when the weight
-/// fails both tests (or is one-dimensional).
+/// fails both tests (or is one-dimensional: `channels` is `None`).
 pub fn scale_invariant_view(
     weight: &[f32],
     grad: &[f32],
-    shape: &[usize],
+    channels: Option<usize>,
     delta: f64,
     eps: f32,
 ) -> Option<(usize, usize)> {
     let n = weight.len();
-    if shape.len() < 2 || n == 0 {
+    let channels = channels?.max(1);
+    if n == 0 {
         return None;
     }
-    let channels = shape[0].max(1);
     for (rows, cols) in [(channels, n / channels), (1, n)] {
         let mut max_cos = 0.0f32;
         for r in 0..rows {
@@ -91,7 +97,7 @@ mod tests {
     #[test]
     fn one_dimensional_weights_are_never_projected() {
         assert_eq!(
-            scale_invariant_view(&[1.0, 0.0], &[0.0, 1.0], &[2], 0.1, 1e-8),
+            scale_invariant_view(&[1.0, 0.0], &[0.0, 1.0], channels(&[2]), 0.1, 1e-8),
             None
         );
     }
@@ -102,11 +108,11 @@ mod tests {
         let w = [1.0, 0.0, 0.0, 1.0];
         let g = [0.0, 1.0, 1.0, 0.0];
         assert_eq!(
-            scale_invariant_view(&w, &g, &[2, 2], 0.1, 1e-8),
+            scale_invariant_view(&w, &g, Some(2), 0.1, 1e-8),
             Some((2, 2))
         );
         // Aligned gradients fail both tests.
-        assert_eq!(scale_invariant_view(&w, &w, &[2, 2], 0.1, 1e-8), None);
+        assert_eq!(scale_invariant_view(&w, &w, Some(2), 0.1, 1e-8), None);
     }
 
     #[test]
