@@ -13,6 +13,7 @@ pub mod muon;
 pub mod schedulefree_adamw;
 pub mod sgdp;
 pub mod shared;
+pub mod soap;
 
 #[cfg(test)]
 mod testing;
@@ -23,6 +24,7 @@ fn plugin() -> Plugin {
     Plugin::new("optim-research", env!("CARGO_PKG_VERSION"))
         .optimizer(adamp::descriptor(), adamp::AdamP::from_params)
         .optimizer(sgdp::descriptor(), sgdp::Sgdp::from_params)
+        .optimizer(soap::descriptor(), soap::Soap::from_params)
         .optimizer(muon::descriptor(), muon::Muon::from_params)
         .optimizer(
             schedulefree_adamw::descriptor(),

@@ -179,7 +179,11 @@ pub fn replay(case: &Case, mut step: impl FnMut(&mut [f32], &[f32], u64)) -> (f6
         step(&mut x, &g, t);
         if snaps.peek().is_some_and(|s| s["step"].as_u64() == Some(t)) {
             let s = snaps.next().unwrap();
-            worst_x = worst_x.max(rel_diff(&x, &floats(&s["x"])));
+            let d = rel_diff(&x, &floats(&s["x"]));
+            if std::env::var_os("MOSAIC_TRACE").is_some() {
+                eprintln!("step {t}: {d:.2e} {x:?} {:?}", floats(&s["x"]));
+            }
+            worst_x = worst_x.max(d);
             let want = s["loss"].as_f64().unwrap();
             let got = f64::from(problem.loss(&x));
             worst_loss = worst_loss.max((got - want).abs() / want.abs().max(1e-30));
