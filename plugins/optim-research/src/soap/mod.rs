@@ -315,7 +315,7 @@ impl Soap {
             }
         }
         self.accumulate(&g, dims, stats, sb);
-        if s > 0 && s % self.precondition_frequency == 0 {
+        if s > 0 && s.is_multiple_of(self.precondition_frequency) {
             self.refresh(dims, exp_avg_sq, stats, bases);
         }
         Ok(())
