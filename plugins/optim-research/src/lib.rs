@@ -8,6 +8,7 @@
 //! has the optimizer, the paper's reference code otherwise.
 #![deny(missing_docs)]
 
+pub mod adam4bit;
 pub mod adamp;
 pub mod muon;
 pub mod schedulefree_adamw;
@@ -23,6 +24,7 @@ use mosaic_abi::Plugin;
 fn plugin() -> Plugin {
     Plugin::new("optim-research", env!("CARGO_PKG_VERSION"))
         .optimizer(adamp::descriptor(), adamp::AdamP::from_params)
+        .optimizer(adam4bit::descriptor(), adam4bit::Adam4bit::from_params)
         .optimizer(sgdp::descriptor(), sgdp::Sgdp::from_params)
         .optimizer(soap::descriptor(), soap::Soap::from_params)
         .optimizer(muon::descriptor(), muon::Muon::from_params)
