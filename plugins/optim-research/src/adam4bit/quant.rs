@@ -57,7 +57,7 @@ pub fn nearest(map: &[f32; 16], x: f32) -> u8 {
 #[inline]
 pub fn code(packed: &[u8], i: usize) -> u8 {
     let b = packed[i / 2];
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         b & 0x0f
     } else {
         b >> 4
@@ -68,7 +68,7 @@ pub fn code(packed: &[u8], i: usize) -> u8 {
 #[inline]
 pub fn set_code(packed: &mut [u8], i: usize, c: u8) {
     let b = &mut packed[i / 2];
-    *b = if i % 2 == 0 {
+    *b = if i.is_multiple_of(2) {
         (*b & 0xf0) | (c & 0x0f)
     } else {
         (*b & 0x0f) | (c << 4)
