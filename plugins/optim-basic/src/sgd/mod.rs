@@ -36,6 +36,7 @@ pub fn descriptor() -> AlgorithmDescriptor {
         "sgd",
         "SGD with momentum, dampening, weight decay and Nesterov momentum (torch.optim.SGD).",
     )
+    .tag("elementwise")
     .param(ParamSpec::f64("momentum", Some(0.0), "Momentum factor μ.").min(0.0))
     .param(ParamSpec::f64(
         "dampening",

@@ -73,6 +73,18 @@ pub struct TensorStep<'a> {
     pub initialized: bool,
 }
 
+/// A tensor's parts, borrowed at once (see [`TensorStep::parts`]).
+pub struct TensorParts<'s, 'a> {
+    /// The parameters.
+    pub params: &'s mut [f32],
+    /// The gradients, if the step carries them.
+    pub grads: Option<&'a [f32]>,
+    /// The state buffers, in spec order.
+    pub buffers: &'s mut [StateBuffer<'a>],
+    /// The state scalars, in spec order.
+    pub scalars: &'s mut [Scalar],
+}
+
 /// A tensor's values, gradients and state buffers as `f32` slices (see
 /// [`TensorStep::split_f32`]).
 pub type SplitF32<'s, const N: usize> = (&'s mut [f32], &'s [f32], [&'s mut [f32]; N]);
@@ -109,6 +121,27 @@ impl<'a> TensorStep<'a> {
                 "tensor `{}`: gradients must be aligned F32",
                 self.name
             ))
+        })
+    }
+
+    /// Parameters, gradients (if any), buffers and scalars, borrowed at once (to bind a
+    /// typed view over the buffers while updating the parameters).
+    pub fn parts(&mut self) -> Result<TensorParts<'_, 'a>, RError> {
+        let name = self.name;
+        let grads = match self.grads.into_option() {
+            Some(g) => Some(g.as_f32().ok_or_else(|| {
+                RError::input(format!("tensor `{name}`: gradients must be aligned F32"))
+            })?),
+            None => None,
+        };
+        let params = self.params.as_f32_mut().ok_or_else(|| {
+            RError::input(format!("tensor `{name}`: parameters must be aligned F32"))
+        })?;
+        Ok(TensorParts {
+            params,
+            grads,
+            buffers: self.buffers.as_mut_slice(),
+            scalars: self.scalars.as_mut_slice(),
         })
     }
 
