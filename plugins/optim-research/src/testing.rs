@@ -1,119 +1,14 @@
-//! Test support: the built-in problems in `f32` (the formulas of
-//! `tests/fixtures/optim/problems.py`, in the same operation order) and the reference
-//! trajectories of `tests/fixtures/optim/papers.json`.
+//! Test support: the built-in problems (`mosaic_optim::problems`, which
+//! `tests/fixtures/optim/problems.py` mirrors bit for bit) and the reference trajectories of
+//! `tests/fixtures/optim/papers.json`.
 
 use serde_json::Value;
 
-use crate::shared::matrix::{gemm, Op};
+pub use mosaic_optim::problems::Problem;
 
-/// A built-in problem: `rosenbrock`, `quadratic:D` or `lsq:MxN`.
-#[derive(Clone, Debug)]
-pub enum Problem {
-    /// (1 - x)² + 100 (y - x²)².
-    Rosenbrock,
-    /// ½ Σ i xᵢ².
-    Quadratic(usize),
-    /// ½ ‖H W - T‖²_F with the Hilbert matrix H (M × M) and Tᵢⱼ = cos(i N + j).
-    Lsq {
-        /// Rows of W.
-        m: usize,
-        /// Columns of W.
-        n: usize,
-        /// H, row-major.
-        h: Vec<f32>,
-        /// T, row-major.
-        t: Vec<f32>,
-    },
-}
-
-impl Problem {
-    /// Parse a problem name.
-    pub fn parse(spec: &str) -> Problem {
-        if spec == "rosenbrock" {
-            return Problem::Rosenbrock;
-        }
-        let (kind, arg) = spec.split_once(':').expect("problem:arg");
-        match kind {
-            "quadratic" => Problem::Quadratic(arg.parse().unwrap()),
-            "lsq" => {
-                let (m, n) = arg.split_once('x').unwrap();
-                let (m, n): (usize, usize) = (m.parse().unwrap(), n.parse().unwrap());
-                let h = (0..m * m)
-                    .map(|k| (1.0 / ((k / m + k % m + 1) as f64)) as f32)
-                    .collect();
-                let t = (0..m * n)
-                    .map(|k| (((k / n) * n + k % n) as f64).cos() as f32)
-                    .collect();
-                Problem::Lsq { m, n, h, t }
-            }
-            _ => panic!("unknown problem {spec}"),
-        }
-    }
-
-    /// The parameter shape.
-    pub fn shape(&self) -> Vec<u64> {
-        match self {
-            Problem::Rosenbrock => vec![2],
-            Problem::Quadratic(d) => vec![*d as u64],
-            Problem::Lsq { m, n, .. } => vec![*m as u64, *n as u64],
-        }
-    }
-
-    /// The default start.
-    pub fn start(&self) -> Vec<f32> {
-        match self {
-            Problem::Rosenbrock => vec![-1.5, 2.0],
-            Problem::Quadratic(d) => vec![1.0; *d],
-            Problem::Lsq { m, n, .. } => vec![0.0; m * n],
-        }
-    }
-
-    fn residual(&self, w: &[f32]) -> Vec<f32> {
-        let Problem::Lsq { m, n, h, t } = self else {
-            unreachable!()
-        };
-        let mut r = t.clone();
-        gemm(&mut r, 1.0, h, (*m, *m, Op::N), w, (*m, *n, Op::N), -1.0);
-        r
-    }
-
-    /// The loss.
-    pub fn loss(&self, x: &[f32]) -> f32 {
-        match self {
-            Problem::Rosenbrock => {
-                let (a, b) = (1.0 - x[0], x[1] - x[0] * x[0]);
-                a * a + 100.0 * (b * b)
-            }
-            Problem::Quadratic(_) => {
-                0.5 * x
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| (i + 1) as f32 * v * v)
-                    .sum::<f32>()
-            }
-            Problem::Lsq { .. } => 0.5 * self.residual(x).iter().map(|r| r * r).sum::<f32>(),
-        }
-    }
-
-    /// The gradient, written into `g`.
-    pub fn grad(&self, x: &[f32], g: &mut [f32]) {
-        match self {
-            Problem::Rosenbrock => {
-                let r = x[1] - x[0] * x[0];
-                g[0] = -2.0 * (1.0 - x[0]) - 400.0 * x[0] * r;
-                g[1] = 200.0 * r;
-            }
-            Problem::Quadratic(_) => {
-                for (i, (gi, xi)) in g.iter_mut().zip(x).enumerate() {
-                    *gi = (i + 1) as f32 * xi;
-                }
-            }
-            Problem::Lsq { m, n, h, .. } => {
-                let r = self.residual(x);
-                gemm(g, 1.0, h, (*m, *m, Op::T), &r, (*m, *n, Op::N), 0.0);
-            }
-        }
-    }
+/// A built-in problem by name (panics on a bad name: test input).
+pub fn problem(spec: &str) -> Problem {
+    Problem::parse(spec).expect("a valid problem name")
 }
 
 /// One case of `papers.json`.
@@ -168,7 +63,7 @@ pub fn rel_diff(got: &[f32], want: &[f32]) -> f64 {
 /// Replay `case`: `step(params, grads, step_number)` performs one optimizer step. Returns
 /// the worst relative difference of the iterates and of the losses over the snapshots.
 pub fn replay(case: &Case, mut step: impl FnMut(&mut [f32], &[f32], u64)) -> (f64, f64) {
-    let problem = Problem::parse(&case.problem);
+    let problem = problem(&case.problem);
     let mut x = problem.start();
     let mut g = vec![0.0; x.len()];
     let (mut worst_x, mut worst_loss) = (0.0f64, 0.0f64);
@@ -185,7 +80,7 @@ pub fn replay(case: &Case, mut step: impl FnMut(&mut [f32], &[f32], u64)) -> (f6
             }
             worst_x = worst_x.max(d);
             let want = s["loss"].as_f64().unwrap();
-            let got = f64::from(problem.loss(&x));
+            let got = problem.loss(&x);
             worst_loss = worst_loss.max((got - want).abs() / want.abs().max(1e-30));
         }
     }

@@ -1,5 +1,5 @@
 use super::*;
-use crate::testing::Problem;
+use crate::testing::problem;
 
 struct State {
     mc: Vec<u8>,
@@ -90,7 +90,7 @@ fn first_step_is_adams_and_stores_the_nearest_codes() {
 /// stored as 0.
 #[test]
 fn tracks_f32_adam_on_a_quadratic() {
-    let problem = Problem::parse("quadratic:256");
+    let problem = problem("quadratic:256");
     let opt = Adam4bit::default();
     let mut s = State::new(&opt, 256);
     let (mut w4, mut w32) = (problem.start(), problem.start());

@@ -2,7 +2,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::shared::projection::channels;
-use crate::testing::{cases, hyper_betas, hyper_bool, hyper_f64, replay, Problem};
+use crate::testing::{cases, hyper_betas, hyper_bool, hyper_f64, problem, replay};
 
 fn from_case(case: &crate::testing::Case) -> AdamP {
     AdamP {
@@ -19,7 +19,7 @@ fn matches_pytorch_optimizer_trajectories() {
     for case in cases("adamp") {
         let opt = from_case(&case);
         let lr = hyper_f64(&case, "lr", 1e-3);
-        let shape = Problem::parse(&case.problem).shape();
+        let shape = problem(&case.problem).shape();
         let n = shape.iter().product::<u64>() as usize;
         let (mut m, mut v) = (vec![0.0; n], vec![0.0; n]);
         let (dx, dl) = replay(&case, |x, g, t| {

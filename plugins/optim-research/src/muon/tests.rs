@@ -1,7 +1,7 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::testing::{cases, hyper_bool, hyper_f64, replay, Problem};
+use crate::testing::{cases, hyper_bool, hyper_f64, problem, replay};
 
 /// Every trajectory of `papers.json` (pytorch-optimizer's Muon, Newton–Schulz in f32): the
 /// loss within 1e-2 relative; on the vector problems, where nothing amplifies rounding, the
@@ -15,7 +15,7 @@ fn matches_pytorch_optimizer_trajectories() {
             ..Muon::default()
         };
         let lr = hyper_f64(&case, "lr", 0.02);
-        let problem = Problem::parse(&case.problem);
+        let problem = problem(&case.problem);
         let shape = problem.shape();
         let n = shape.iter().product::<u64>() as usize;
         let view = matrix_view(&shape, n);

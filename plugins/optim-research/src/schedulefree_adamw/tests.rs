@@ -1,5 +1,5 @@
 use super::*;
-use crate::testing::{cases, floats, hyper_f64, rel_diff, replay, Problem};
+use crate::testing::{cases, floats, hyper_f64, problem, rel_diff, replay};
 
 fn from_case(case: &crate::testing::Case) -> ScheduleFreeAdamW {
     ScheduleFreeAdamW {
@@ -17,10 +17,7 @@ fn matches_pytorch_optimizer_trajectories() {
     for case in cases("schedulefree_adamw") {
         let opt = from_case(&case);
         let lr = hyper_f64(&case, "lr", 2.5e-3);
-        let n = Problem::parse(&case.problem)
-            .shape()
-            .iter()
-            .product::<u64>() as usize;
+        let n = problem(&case.problem).shape().iter().product::<u64>() as usize;
         let (mut z, mut v) = (vec![0.0; n], vec![0.0; n]);
         let (mut weight_sum, mut lr_max) = (0.0, 0.0);
         let mut worst_eval = 0.0f64;
@@ -86,7 +83,7 @@ fn first_step_moves_y_and_z_together() {
 #[test]
 fn evaluation_point_converges_on_a_quadratic() {
     let opt = ScheduleFreeAdamW::default();
-    let problem = Problem::parse("quadratic:4");
+    let problem = problem("quadratic:4");
     let mut y = problem.start();
     let (mut z, mut v) = (vec![0.0; 4], vec![0.0; 4]);
     let (mut ws, mut lm) = (0.0, 0.0);

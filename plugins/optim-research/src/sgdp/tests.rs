@@ -1,6 +1,6 @@
 use super::*;
 use crate::shared::projection::channels;
-use crate::testing::{cases, hyper_bool, hyper_f64, replay, Problem};
+use crate::testing::{cases, hyper_bool, hyper_f64, problem, replay};
 
 /// Every trajectory of `papers.json` (pytorch-optimizer's SGDP), within 1e-4 relative.
 #[test]
@@ -13,7 +13,7 @@ fn matches_pytorch_optimizer_trajectories() {
             ..Sgdp::default()
         };
         let lr = hyper_f64(&case, "lr", 1e-3);
-        let shape = Problem::parse(&case.problem).shape();
+        let shape = problem(&case.problem).shape();
         let mut b = vec![0.0; shape.iter().product::<u64>() as usize];
         let (dx, dl) = replay(&case, |x, g, _| {
             opt.update(x, g, channels(&shape), &mut b, lr)

@@ -1,5 +1,5 @@
 use super::*;
-use crate::testing::{cases, hyper_bool, hyper_f64, replay, Problem};
+use crate::testing::{cases, hyper_bool, hyper_f64, problem, replay};
 
 /// Buffers for one tensor: (m, v, statistics, bases).
 type Buffers = (
@@ -39,7 +39,7 @@ fn matches_pytorch_optimizer_trajectories() {
             ..Soap::default()
         };
         let lr = hyper_f64(&case, "lr", 3e-3);
-        let dims: Vec<usize> = Problem::parse(&case.problem)
+        let dims: Vec<usize> = problem(&case.problem)
             .shape()
             .iter()
             .map(|&d| d as usize)
