@@ -10,6 +10,7 @@
 
 pub mod adam4bit;
 pub mod adamp;
+pub mod frugal;
 pub mod muon;
 pub mod schedulefree_adamw;
 pub mod sgdp;
@@ -25,6 +26,7 @@ fn plugin() -> Plugin {
     Plugin::new("optim-research", env!("CARGO_PKG_VERSION"))
         .optimizer(adamp::descriptor(), adamp::AdamP::from_params)
         .optimizer(adam4bit::descriptor(), adam4bit::Adam4bit::from_params)
+        .optimizer(frugal::descriptor(), frugal::Frugal::from_params)
         .optimizer(sgdp::descriptor(), sgdp::Sgdp::from_params)
         .optimizer(soap::descriptor(), soap::Soap::from_params)
         .optimizer(muon::descriptor(), muon::Muon::from_params)
