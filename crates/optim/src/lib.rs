@@ -19,6 +19,7 @@
 pub mod checkpoint;
 mod driver;
 mod error;
+mod eval;
 mod parallel;
 pub mod problems;
 mod schedule;
