@@ -15,7 +15,11 @@ fn optimizer(name: &str, hyper: &Value) -> (OptimizerBox, f64) {
             Value::Bool(b) => ParamValue::Bool(*b),
             Value::Number(n) if n.is_i64() => ParamValue::I64(n.as_i64().unwrap()),
             Value::Number(n) => ParamValue::F64(n.as_f64().unwrap()),
-            Value::Array(a) => a.iter().map(|x| x.as_f64().unwrap()).collect::<Vec<f64>>().into(),
+            Value::Array(a) => a
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect::<Vec<f64>>()
+                .into(),
             other => panic!("unexpected hyper-parameter {k} = {other}"),
         };
         if k == "lr" {
@@ -25,7 +29,9 @@ fn optimizer(name: &str, hyper: &Value) -> (OptimizerBox, f64) {
         }
     }
     let module = mosaic_plugin_optim_research::plugin_module();
-    let opt = (module.new_optimizer())(name.into(), &params).into_result().unwrap();
+    let opt = (module.new_optimizer())(name.into(), &params)
+        .into_result()
+        .unwrap();
     (opt, lr.expect("every case sets lr"))
 }
 
@@ -38,7 +44,11 @@ fn rel(got: &[f32], want: &[f64]) -> f64 {
 }
 
 fn floats(v: &Value) -> Vec<f64> {
-    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
 }
 
 #[test]
@@ -66,19 +76,23 @@ fn reference_trajectories_through_the_abi() {
                 dx = dx.max(rel(&x, &floats(&s["x"])));
                 let want = s["loss"].as_f64().unwrap();
                 dl = dl.max((problem.loss(&x) - want).abs() / want.abs());
-                if name == "schedulefree_adamw" {
-                    // x = lerp(y, z, 1 - 1/β₁), from the host-owned z.
-                    let z = driver.state().tensor("w").unwrap().buffer_f32("z").unwrap();
-                    let w = (1.0 - 1.0 / 0.9f64) as f32;
-                    let eval: Vec<f32> = x.iter().zip(z).map(|(y, z)| y + w * (z - y)).collect();
+                let mut eval = x.clone();
+                let averaged = driver.evaluation_point(&mut [&mut eval]).unwrap();
+                assert_eq!(averaged, name == "schedulefree_adamw", "{name}");
+                if averaged {
                     de = de.max(rel(&eval, &floats(&s["eval"])));
+                } else {
+                    assert_eq!(eval, x);
                 }
             }
         }
         eprintln!("{name} on {spec}: iterates {dx:.1e}, losses {dl:.1e}, eval {de:.1e}");
         match name {
             "soap" | "muon" => assert!(dl < 1e-2, "{name} on {spec}: loss {dl:e}"),
-            _ => assert!(dx < 1e-4 && dl < 1e-4 && de < 1e-4, "{name} on {spec}: {dx:e} {dl:e} {de:e}"),
+            _ => assert!(
+                dx < 1e-4 && dl < 1e-4 && de < 1e-4,
+                "{name} on {spec}: {dx:e} {dl:e} {de:e}"
+            ),
         }
     }
 }

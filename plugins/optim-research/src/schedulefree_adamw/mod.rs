@@ -17,7 +17,7 @@
 //!
 //! On the first step `z` starts at the parameters. `W` and `γ_max` are per-tensor scalars
 //! (pytorch-optimizer keeps them per group, which is the same when a group's tensors step
-//! together).
+//! together). The host asks for `x` through the optimizer interface's `evaluation_point`.
 
 use mosaic_abi::{
     AlgorithmDescriptor, Family, OptimStep, Optimizer, ParamMap, ParamSpec, RError, Scalar,
@@ -288,5 +288,18 @@ impl Optimizer for ScheduleFreeAdamW {
             t.scalars[1] = Scalar::F64(scalars[1]);
         }
         Ok(())
+    }
+
+    fn evaluation_point(&self, step: &mut OptimStep<'_>) -> Result<bool, RError> {
+        for t in step.tensors.iter_mut() {
+            if !t.initialized {
+                // Before the first step z is not set: the parameters are the point.
+                continue;
+            }
+            let parts = t.parts()?;
+            let z = parts.buffers[0].f32_mut()?;
+            self.eval_point(parts.params, z);
+        }
+        Ok(true)
     }
 }
