@@ -117,6 +117,13 @@ impl Driver {
         self.restore(state, steps)
     }
 
+    /// Overwrite `params` (copies of the tensors' values) with the point to evaluate and
+    /// ship: Schedule-Free's average `x`; `false` (untouched) for every other optimizer. See
+    /// [`OptimizerState::evaluation_point`].
+    pub fn evaluation_point(&mut self, params: &mut [&mut [f32]]) -> Result<bool, OptimError> {
+        self.state.evaluation_point(&self.optimizer, params)
+    }
+
     /// Steps taken so far.
     pub fn steps_taken(&self) -> u64 {
         self.steps

@@ -22,6 +22,7 @@ pub mod checkpoint;
 pub mod dfdx;
 mod driver;
 mod error;
+mod eval;
 pub mod hyper;
 mod parallel;
 pub mod problems;

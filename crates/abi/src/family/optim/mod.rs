@@ -249,6 +249,16 @@ pub trait OptimizerFfi: Send + Sync {
     /// against the spec); on any error nothing is updated.
     #[sabi(last_prefix_field)]
     fn step(&self, step: OptimStep<'_>) -> RResult<(), RError>;
+
+    /// Overwrite each tensor's `params` (a copy of its parameters; no gradients) with the
+    /// point to evaluate and ship, computed from the tensor's state: Schedule-Free's average
+    /// `x`, what PyTorch's `optimizer.eval()` swaps in. `false`, with nothing written, when
+    /// the parameters are that point (every optimizer but the averaging ones). State is read,
+    /// never written. A plugin built before this method existed answers `false`.
+    fn evaluation_point(&self, step: OptimStep<'_>) -> RResult<bool, RError> {
+        let _ = step;
+        RResult::ROk(false)
+    }
 }
 
 /// A loaded optimizer.
@@ -273,6 +283,13 @@ pub trait Optimizer: Send + Sync + 'static {
     /// for zeroth-order optimizers.
     fn needs_gradients(&self) -> bool {
         true
+    }
+    /// Overwrite the parameters of `step` (copies; no gradients) with the point to evaluate,
+    /// from the state, and return `true`; or return `false` and write nothing when the
+    /// parameters are that point (the default). Must not change the state.
+    fn evaluation_point(&self, step: &mut OptimStep<'_>) -> Result<bool, RError> {
+        let _ = step;
+        Ok(false)
     }
 }
 
@@ -308,6 +325,10 @@ impl OptimAdapter {
     }
 
     fn check(&self, step: &OptimStep<'_>) -> Result<(), RError> {
+        self.check_with(step, self.optimizer.needs_gradients())
+    }
+
+    fn check_with(&self, step: &OptimStep<'_>, needs_gradients: bool) -> Result<(), RError> {
         // Learn unseen shapes first, so the checks below run under one read lock.
         for t in step.tensors.iter() {
             let known = self
@@ -320,7 +341,7 @@ impl OptimAdapter {
                 self.cache(t.shape())?;
             }
         }
-        if self.optimizer.needs_gradients() {
+        if needs_gradients {
             if let Some(t) = step.tensors.iter().find(|t| t.grads.is_none()) {
                 return Err(RError::input(format!(
                     "tensor `{}`: this optimizer needs gradients, the step has none",
@@ -348,6 +369,13 @@ impl OptimizerFfi for OptimAdapter {
         guard("step", || {
             self.check(&step)?;
             self.optimizer.step(&mut step)
+        })
+    }
+
+    fn evaluation_point(&self, mut step: OptimStep<'_>) -> RResult<bool, RError> {
+        guard("evaluation_point", || {
+            self.check_with(&step, false)?;
+            self.optimizer.evaluation_point(&mut step)
         })
     }
 }
