@@ -463,3 +463,41 @@ fn plot(path: &Path, title: &str, curves: &[(&str, &[f64])]) -> anyhow::Result<(
         })?;
     Ok(())
 }
+
+/// `cargo xtask demo`'s optimizer section: every loaded optimizer on Rosenbrock (1,000 steps)
+/// and on the matrix problem `lsq:4x3` (300 steps), at lr 0.02, or a tenth of it (twice at
+/// most) where a run fails (plain SGD on Rosenbrock overflows at 0.02), as `(algorithm,
+/// result)` rows. An optimizer that still fails shows its error in its row.
+pub fn demo_rows(reg: &Registry) -> anyhow::Result<Vec<(String, String)>> {
+    let mut rows = Vec::new();
+    let names: Vec<String> = reg
+        .family(Family::Optim)
+        .map(|e| e.descriptor.name.to_string())
+        .collect();
+    for name in names {
+        let mut parts = Vec::new();
+        for (spec, steps) in [("rosenbrock", 1000), ("lsq:4x3", 300)] {
+            let problem = Problem::parse(spec)?;
+            let start = problem.start();
+            let task = Task {
+                problem: &problem,
+                start: &start,
+                steps,
+                seed: 0,
+            };
+            let mut result = Err(anyhow::anyhow!("not run"));
+            for lr in [0.02, 0.002, 0.0002] {
+                result = run_one(reg, &name, ParamMap::new(), Some(lr), &task);
+                if result.is_ok() {
+                    break;
+                }
+            }
+            parts.push(match result {
+                Ok((lr, f)) => format!("{spec} {:.3} -> {:.2e} (lr {lr})", f.losses[0], f.loss),
+                Err(e) => format!("{spec}: {}", e.root_cause()),
+            });
+        }
+        rows.push((name, parts.join(", ")));
+    }
+    Ok(rows)
+}
