@@ -2,8 +2,8 @@
 //! triad over the same buffers in the same run, against dfdx 0.13's own Adam, allocations per
 //! step, and the optimizer state's memory (f32 Adam vs 4-bit Adam).
 //!
-//! Not a criterion benchmark: each measurement is repeated [`REPEATS`] times and the median is
-//! reported. Bytes moved per parameter: a triad `a = b + s·c` moves 12 (STREAM's count: read
+//! Not a criterion benchmark: each measurement runs once per round, the rounds repeat
+//! [`REPEATS`] times, and the median is reported. Bytes moved per parameter: a triad `a = b + s·c` moves 12 (STREAM's count: read
 //! b, c, write a); an Adam step moves 28 (read θ, g, m, v; write θ, m, v). The host also reads
 //! g once more to check it is finite before anything is written; that pass is in the measured
 //! time but not in the 28 bytes.
@@ -28,41 +28,6 @@ const REPEATS: usize = 5;
 const FULL: usize = 100_000_000;
 /// Parameters of the smoke test (`cargo test --benches`).
 const SMOKE: usize = 100_000;
-
-/// Median times of dfdx's Adam and of Mosaic's Adam through the adapter, on one dfdx tensor
-/// of `N` parameters (dfdx's modules are const-shaped).
-fn dfdx_steps<const N: usize>(grads: Vec<f32>, repeats: usize, basic: PluginModRef) -> (f64, f64) {
-    let dev = Cpu::default();
-    let mut t: Tensor<Rank1<N>, f32, Cpu> = dev.zeros();
-    t.copy_from(&vec![0.5f32; N]);
-    let mut g = Gradients::leaky();
-    g.get_or_alloc_mut(&t)
-        .expect("grad")
-        .copy_from_slice(&grads);
-    drop(grads);
-    let mut adam = Adam::new(&t, AdamConfig::default());
-    adam.update(&mut t, &g).expect("dfdx adam");
-    let td = median(
-        (0..repeats)
-            .map(|_| time(|| adam.update(&mut t, &g).expect("dfdx adam")))
-            .collect(),
-    );
-    drop(adam);
-    let mut adapter = DfdxOptimizer::new(
-        &t,
-        optimizer(basic, "adam", &ParamMap::new()),
-        1e-3,
-        LrSchedule::Constant,
-    )
-    .expect("adapter");
-    adapter.update(&mut t, &mut g).expect("adapter step");
-    let ta = median(
-        (0..repeats)
-            .map(|_| time(|| adapter.update(&mut t, &mut g).expect("adapter step")))
-            .collect(),
-    );
-    (td, ta)
-}
 
 /// Counts allocations, to show that a warm step allocates nothing.
 struct Counting;
@@ -127,101 +92,128 @@ struct Row {
     bytes: f64,
 }
 
+/// Time `f` once per round into `times`.
+fn record(times: &mut Vec<f64>, f: impl FnMut()) {
+    times.push(time(f));
+}
+
 fn main() {
     let measuring = std::env::args().any(|a| a == "--bench");
-    let n = if measuring { FULL } else { SMOKE };
-    let repeats = if measuring { REPEATS } else { 1 };
+    if measuring {
+        run::<FULL>(REPEATS, true);
+    } else {
+        run::<SMOKE>(1, false);
+    }
+}
+
+/// The whole bench on `N` parameters (dfdx's modules are const-shaped). The measurements of
+/// a round run one after the other and the rounds repeat, so that every row sees the same
+/// conditions (other processes, frequency, page cache) and the medians compare.
+fn run<const N: usize>(repeats: usize, print: bool) {
+    let n = N;
     let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
     let basic = mosaic_plugin_optim_basic::plugin_module();
-    let mut rows: Vec<Row> = Vec::new();
-    let mut notes: Vec<String> = Vec::new();
-
-    // Mosaic's buffers: parameters and gradients here, the moments in the driver's state.
-    let grads: Vec<f32> = (0..n).map(|i| ((i % 977) as f32 - 488.0) * 1e-3).collect();
-    let mut params = vec![0.5f32; n];
-    let mut scratch_a = vec![0f32; n];
-    let scratch_c = vec![1f32; n];
-    let ts = median(
-        (0..repeats)
-            .map(|_| time(|| triad(&mut scratch_a, &grads, &scratch_c, 0.5)))
-            .collect(),
-    );
-    rows.push(Row {
-        what: "STREAM triad, 1 thread".into(),
-        seconds: ts,
-        bytes: 12.0 * n as f64,
-    });
     let pool = Arc::new(
         rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
             .expect("pool"),
     );
-    let tp = median(
-        (0..repeats)
-            .map(|_| {
-                time(|| pool.install(|| triad_parallel(&mut scratch_a, &grads, &scratch_c, 0.5)))
-            })
-            .collect(),
-    );
-    rows.push(Row {
-        what: format!("STREAM triad, {threads} threads"),
-        seconds: tp,
-        bytes: 12.0 * n as f64,
-    });
-    drop(scratch_a);
-    drop(scratch_c);
+    let grads: Vec<f32> = (0..n).map(|i| ((i % 977) as f32 - 488.0) * 1e-3).collect();
+    let mut params = vec![0.5f32; n];
+    let mut out = vec![0f32; n];
 
-    let mut mosaic_adam = f64::NAN;
-    for (name, par) in [("adam", false), ("adamw", false), ("adam", true)] {
-        let opt = optimizer(basic, name, &ParamMap::new());
-        let mut d = Driver::flat(opt, n, 1e-3, LrSchedule::Constant).expect("driver");
-        if par {
-            let p = Parallelism::of(&mosaic_plugin_optim_basic::adam::descriptor());
-            d = d.with_parallelism(p, Some(pool.clone()));
+    let mut adam = Driver::flat(
+        optimizer(basic, "adam", &ParamMap::new()),
+        n,
+        1e-3,
+        LrSchedule::Constant,
+    )
+    .expect("driver");
+    let mut adamw = Driver::flat(
+        optimizer(basic, "adamw", &ParamMap::new()),
+        n,
+        1e-3,
+        LrSchedule::Constant,
+    )
+    .expect("driver");
+    let par = Parallelism::of(&mosaic_plugin_optim_basic::adam::descriptor());
+    let mut adam_par = Driver::flat(
+        optimizer(basic, "adam", &ParamMap::new()),
+        n,
+        1e-3,
+        LrSchedule::Constant,
+    )
+    .expect("driver")
+    .with_parallelism(par, Some(pool.clone()));
+
+    let dev = Cpu::default();
+    let mut t: Tensor<Rank1<N>, f32, Cpu> = dev.zeros();
+    t.copy_from(&params);
+    let mut g = Gradients::leaky();
+    g.get_or_alloc_mut(&t)
+        .expect("grad")
+        .copy_from_slice(&grads);
+    let mut dfdx_adam = Adam::new(&t, AdamConfig::default());
+
+    // Warm up: every buffer touched, the host's reusable call vectors sized.
+    adam.step_flat(&mut params, &grads).expect("step");
+    adamw.step_flat(&mut params, &grads).expect("step");
+    adam_par.step_flat(&mut params, &grads).expect("step");
+    dfdx_adam.update(&mut t, &g).expect("dfdx adam");
+    triad(&mut out, &grads, &params, 0.5);
+
+    let names = [
+        "STREAM triad, 1 thread",
+        "STREAM triad, N threads",
+        "finiteness check of the gradients",
+        "mosaic adam step, 1 thread",
+        "mosaic adamw step, 1 thread",
+        "mosaic adam step, N threads",
+        "dfdx Adam (its own), 1 thread",
+    ];
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    let mut allocs = [0u64; 3];
+    for _ in 0..repeats {
+        record(&mut times[0], || triad(&mut out, &grads, &params, 0.5));
+        record(&mut times[1], || {
+            pool.install(|| triad_parallel(&mut out, &grads, &params, 0.5))
+        });
+        record(&mut times[2], || {
+            std::hint::black_box(mosaic_optim::first_non_finite(std::hint::black_box(&grads)));
+        });
+        for (k, (d, slot)) in [(&mut adam, 3usize), (&mut adamw, 4), (&mut adam_par, 5)]
+            .into_iter()
+            .enumerate()
+        {
+            let before = ALLOCATIONS.load(Ordering::Relaxed);
+            record(&mut times[slot], || {
+                d.step_flat(&mut params, &grads).expect("step")
+            });
+            allocs[k] += ALLOCATIONS.load(Ordering::Relaxed) - before;
         }
-        // Warm up: the first step sizes the host's reusable call vectors.
-        d.step_flat(&mut params, &grads).expect("step");
-        let before = ALLOCATIONS.load(Ordering::Relaxed);
-        let t = median(
-            (0..repeats)
-                .map(|_| time(|| d.step_flat(&mut params, &grads).expect("step")))
-                .collect(),
-        );
-        let allocs = (ALLOCATIONS.load(Ordering::Relaxed) - before) / repeats as u64;
-        let what = if par {
-            format!("mosaic {name} step, {threads} threads")
-        } else {
-            format!("mosaic {name} step, 1 thread")
-        };
-        notes.push(format!("{what}: {allocs} allocations per step"));
-        if !par && name == "adam" {
-            mosaic_adam = t;
-        }
-        rows.push(Row {
-            what,
-            seconds: t,
-            bytes: 28.0 * n as f64,
+        record(&mut times[6], || {
+            dfdx_adam.update(&mut t, &g).expect("dfdx adam")
         });
     }
-    drop(params);
+    drop((adam, adamw, adam_par, dfdx_adam, out));
 
-    // dfdx's own Adam on a tensor of the same size, and Mosaic's Adam through the adapter.
-    let (td, ta) = if measuring {
-        dfdx_steps::<FULL>(grads, repeats, basic)
-    } else {
-        dfdx_steps::<SMOKE>(grads, repeats, basic)
-    };
-    rows.push(Row {
-        what: "dfdx Adam (its own), 1 thread".into(),
-        seconds: td,
-        bytes: 28.0 * n as f64,
-    });
-    rows.push(Row {
-        what: "mosaic adam through the dfdx adapter".into(),
-        seconds: ta,
-        bytes: 28.0 * n as f64,
-    });
+    // The adapter on dfdx's tensor: Mosaic's Adam with a copy in and out of the scratch.
+    let mut adapter = DfdxOptimizer::new(
+        &t,
+        optimizer(basic, "adam", &ParamMap::new()),
+        1e-3,
+        LrSchedule::Constant,
+    )
+    .expect("adapter");
+    adapter.update(&mut t, &mut g).expect("adapter step");
+    let mut adapter_times = Vec::new();
+    for _ in 0..repeats {
+        record(&mut adapter_times, || {
+            adapter.update(&mut t, &mut g).expect("adapter step")
+        });
+    }
+    drop((adapter, t, g, params, grads));
 
     // State memory per optimizer (from the declared specs; nothing allocated).
     let shape = [n as u64];
@@ -235,11 +227,27 @@ fn main() {
             .expect("spec");
         memory.push((name, spec.nbytes()));
     }
-
-    if !measuring {
+    if !print {
         return;
     }
-    println!("optimizer step over {n} f32 parameters, median of {REPEATS} runs");
+
+    let bytes = [12.0, 12.0, 4.0, 28.0, 28.0, 28.0, 28.0];
+    let mut rows: Vec<Row> = names
+        .iter()
+        .zip(times)
+        .zip(bytes)
+        .map(|((what, t), b)| Row {
+            what: what.replace('N', &threads.to_string()),
+            seconds: median(t),
+            bytes: b * n as f64,
+        })
+        .collect();
+    rows.push(Row {
+        what: "mosaic adam through the dfdx adapter".into(),
+        seconds: median(adapter_times),
+        bytes: 28.0 * n as f64,
+    });
+    println!("optimizer step over {n} f32 parameters, median of {repeats} interleaved rounds");
     println!("{:<44} {:>10} {:>10}", "", "ms", "GB/s");
     for r in &rows {
         println!(
@@ -249,37 +257,39 @@ fn main() {
             r.bytes / r.seconds / 1e9
         );
     }
-    let bw = |what: &str| {
-        rows.iter()
-            .find(|r| r.what == what)
-            .map(|r| r.bytes / r.seconds)
-            .unwrap_or(f64::NAN)
-    };
+    let bw = |i: usize| rows[i].bytes / rows[i].seconds;
     println!();
     println!(
         "adam 1 thread / triad 1 thread (bytes per second): {:.2}",
-        bw("mosaic adam step, 1 thread") / bw("STREAM triad, 1 thread")
+        bw(3) / bw(0)
     );
-    println!(
-        "adamw 1 thread / triad 1 thread: {:.2}",
-        bw("mosaic adamw step, 1 thread") / bw("STREAM triad, 1 thread")
-    );
+    println!("adamw 1 thread / triad 1 thread: {:.2}", bw(4) / bw(0));
     println!(
         "adam {threads} threads / triad {threads} threads: {:.2}",
-        bw(&format!("mosaic adam step, {threads} threads"))
-            / bw(&format!("STREAM triad, {threads} threads"))
+        bw(5) / bw(1)
     );
     println!(
-        "dfdx Adam time / mosaic Adam time (1 thread; > 1: mosaic is faster): {:.2}",
-        td / mosaic_adam
+        "dfdx Adam time / mosaic Adam time, 1 thread (> 1: mosaic is faster): {:.2}",
+        rows[6].seconds / rows[3].seconds
     );
-    for note in &notes {
-        println!("{note}");
+    println!(
+        "dfdx Adam time / mosaic Adam time, {threads} threads: {:.2}",
+        rows[6].seconds / rows[5].seconds
+    );
+    for (k, what) in ["adam, 1 thread", "adamw, 1 thread", "adam, N threads"]
+        .iter()
+        .enumerate()
+    {
+        println!(
+            "mosaic {}: {} allocations per step",
+            what.replace('N', &threads.to_string()),
+            allocs[k] / repeats as u64
+        );
     }
     println!();
     println!("optimizer state for {n} parameters");
     let f32_adam = memory[0].1 as f64;
-    // Optimizers with compressed state add their row here (name, bytes from the spec).
+    // Optimizers with compressed state add their row above (name, bytes from the spec).
     for (name, bytes) in &memory {
         println!(
             "{name:<12} {:>10.1} MB  {:>6.3} of f32 Adam",

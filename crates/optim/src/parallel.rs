@@ -64,15 +64,29 @@ struct Hyper {
     seed: mosaic_abi::RngSeed,
 }
 
+/// Most state buffers a tensor may declare for the parallel path (beyond, a step runs
+/// sequentially): the pieces keep their buffers in fixed arrays, so a parallel step does not
+/// allocate per chunk.
+const MAX_BUFFERS: usize = 8;
+
+/// One state buffer of a piece: its spec shape, or the piece's chunk shape (`None`).
+struct BufPart<'a> {
+    name: &'a str,
+    dtype: mosaic_tensor::DType,
+    shape: Option<&'a [u64]>,
+    bytes: &'a mut [u8],
+}
+
 /// One independent call: a whole tensor or a chunk of one.
 struct Piece<'a> {
     name: &'a str,
     id: u64,
     offset: u64,
-    shape: Vec<u64>,
+    /// The tensor's shape, or `None` for a chunk (shape `[len]`).
+    shape: Option<&'a [u64]>,
     params: &'a mut [f32],
     grads: Option<&'a [f32]>,
-    buffers: Vec<(&'a str, mosaic_tensor::DType, Vec<u64>, &'a mut [u8])>,
+    buffers: [Option<BufPart<'a>>; MAX_BUFFERS],
     scalars: &'a mut [mosaic_abi::Scalar],
     step: u64,
     initialized: bool,
@@ -87,28 +101,35 @@ impl Piece<'_> {
             shape,
             params,
             grads,
-            mut buffers,
+            buffers,
             scalars,
             step,
             initialized,
         } = self;
-        let mut views = Vec::with_capacity(buffers.len());
-        for (bname, dtype, bshape, bytes) in buffers.iter_mut() {
-            views.push(StateBuffer {
-                name: RStr::from_str(bname),
-                data: TensorMut::new(*dtype, bshape, bytes)?,
-            });
+        let chunk = [params.len() as u64];
+        let shape = shape.unwrap_or(&chunk);
+        let mut views: [StateBuffer<'_>; MAX_BUFFERS] = std::array::from_fn(|_| StateBuffer {
+            name: RStr::from_str(""),
+            data: TensorMut::new(mosaic_tensor::DType::U8, &[0], &mut []).expect("empty view"),
+        });
+        let mut count = 0;
+        for (view, part) in views.iter_mut().zip(buffers.into_iter().flatten()) {
+            *view = StateBuffer {
+                name: RStr::from_str(part.name),
+                data: TensorMut::new(part.dtype, part.shape.unwrap_or(&chunk), part.bytes)?,
+            };
+            count += 1;
         }
         let mut tensors = [TensorStep {
             name: RStr::from_str(name),
             id,
             offset,
-            params: TensorMut::from_f32(&shape, params)?,
+            params: TensorMut::from_f32(shape, params)?,
             grads: match grads {
-                Some(g) => ROption::RSome(TensorRef::from_f32(&shape, g)?),
+                Some(g) => ROption::RSome(TensorRef::from_f32(shape, g)?),
                 None => ROption::RNone,
             },
-            buffers: RSliceMut::from_mut_slice(&mut views),
+            buffers: RSliceMut::from_mut_slice(&mut views[..count]),
             scalars: RSliceMut::from_mut_slice(scalars),
             step,
             initialized,
@@ -138,7 +159,11 @@ impl OptimizerState {
         parallelism: Parallelism,
         pool: Option<&rayon::ThreadPool>,
     ) -> Result<(), OptimError> {
-        if parallelism.joint || options.oracle.is_some() {
+        let wide = self
+            .tensors()
+            .iter()
+            .any(|t| t.spec.buffers.len() > MAX_BUFFERS);
+        if parallelism.joint || options.oracle.is_some() || wide {
             return self.step(optimizer, params, options);
         }
         if params.len() != self.len() {
@@ -176,7 +201,12 @@ impl OptimizerState {
                 self.tensors()[i].name()
             ))));
         }
-        let mut pieces = Vec::new();
+        let capacity: usize = self
+            .tensors()
+            .iter()
+            .map(|t| t.numel().div_ceil(parallelism.chunk.max(1)).max(1))
+            .sum();
+        let mut pieces = Vec::with_capacity(capacity);
         for (id, (p, t)) in params.iter_mut().zip(self.tensors_mut()).enumerate() {
             let Some(grads) = p.grads else { continue };
             let chunked = parallelism.elementwise
@@ -185,26 +215,26 @@ impl OptimizerState {
             let (name, shape, spec) = (&t.name, &t.shape, &t.spec);
             let (step, initialized) = (t.steps + 1, t.initialized);
             if !chunked {
+                let mut buffers: [Option<BufPart<'_>>; MAX_BUFFERS] = Default::default();
+                for (slot, (sp, b)) in buffers
+                    .iter_mut()
+                    .zip(spec.buffers.iter().zip(t.buffers.iter_mut()))
+                {
+                    *slot = Some(BufPart {
+                        name: sp.name.as_str(),
+                        dtype: b.dtype(),
+                        shape: Some(sp.shape.as_slice()),
+                        bytes: b.as_bytes_mut(),
+                    });
+                }
                 pieces.push(Piece {
                     name,
                     id: id as u64,
                     offset: 0,
-                    shape: shape.clone(),
+                    shape: Some(shape.as_slice()),
                     params: &mut *p.values,
                     grads: Some(grads),
-                    buffers: spec
-                        .buffers
-                        .iter()
-                        .zip(t.buffers.iter_mut())
-                        .map(|(s, b)| {
-                            (
-                                s.name.as_str(),
-                                b.dtype(),
-                                s.shape.to_vec(),
-                                b.as_bytes_mut(),
-                            )
-                        })
-                        .collect(),
+                    buffers,
                     scalars: &mut t.scalars,
                     step,
                     initialized,
@@ -212,29 +242,36 @@ impl OptimizerState {
                 continue;
             }
             let chunk = parallelism.chunk;
-            let mut bufs: Vec<(&str, std::slice::ChunksMut<'_, u8>)> = spec
-                .buffers
-                .iter()
-                .zip(t.buffers.iter_mut())
-                .map(|(s, b)| (s.name.as_str(), b.as_bytes_mut().chunks_mut(chunk * 4)))
-                .collect();
+            let mut bufs: [Option<(&str, std::slice::ChunksMut<'_, u8>)>; MAX_BUFFERS] =
+                Default::default();
+            for (slot, (sp, b)) in bufs
+                .iter_mut()
+                .zip(spec.buffers.iter().zip(t.buffers.iter_mut()))
+            {
+                *slot = Some((sp.name.as_str(), b.as_bytes_mut().chunks_mut(chunk * 4)));
+            }
             let mut offset = 0;
             for (values, g) in p.values.chunks_mut(chunk).zip(grads.chunks(chunk)) {
                 let len = values.len() as u64;
+                let mut buffers: [Option<BufPart<'_>>; MAX_BUFFERS] = Default::default();
+                for (slot, b) in buffers.iter_mut().zip(bufs.iter_mut()) {
+                    if let Some((n, it)) = b {
+                        *slot = Some(BufPart {
+                            name: n,
+                            dtype: mosaic_tensor::DType::F32,
+                            shape: None,
+                            bytes: it.next().expect("state buffers hold numel f32"),
+                        });
+                    }
+                }
                 pieces.push(Piece {
                     name,
                     id: id as u64,
                     offset,
-                    shape: vec![len],
+                    shape: None,
                     params: values,
                     grads: Some(g),
-                    buffers: bufs
-                        .iter_mut()
-                        .map(|(n, it)| {
-                            let bytes = it.next().expect("state buffers hold numel f32");
-                            (*n, mosaic_tensor::DType::F32, vec![len], bytes)
-                        })
-                        .collect(),
+                    buffers,
                     scalars: &mut [],
                     step,
                     initialized,

@@ -23,7 +23,7 @@ use mosaic_abi::{
     AlgorithmDescriptor, Family, OptimStep, Optimizer, ParamMap, ParamSpec, RError, StateSpec,
 };
 use mosaic_optim::hyper::{betas, non_negative};
-use mosaic_optim::torch::{bias_correction, lerp, scalar};
+use mosaic_optim::torch::{bias_correction, scalar};
 use mosaic_optim::views::AdamState;
 
 #[cfg(test)]
@@ -141,68 +141,121 @@ impl Adam {
         lr: f64,
         beta1: f64,
     ) {
-        let AdamState {
-            exp_avg,
-            exp_avg_sq,
-            max_exp_avg_sq,
-        } = state;
-        let w1 = scalar(1.0 - beta1);
-        let b2 = scalar(self.beta2);
-        let c2 = scalar(1.0 - self.beta2);
-        let decay = scalar(1.0 - lr * self.weight_decay);
-        let l2 = scalar(self.weight_decay);
-        let step_size = lr / bias_correction(beta1, t);
-        let neg_step = scalar(-step_size);
-        let bc2_sqrt = scalar(bias_correction(self.beta2, t).powf(0.5));
-        let eps = scalar(self.eps);
-        let (wd, decoupled, maximize) = (self.weight_decay != 0.0, self.decoupled, self.maximize);
-        let n = params.len();
-        // Loop-invariant branches are hoisted by hand so the common case vectorizes.
-        let kernel = |p: &mut f32, g: f32, m: &mut f32, v: &mut f32, vmax: Option<&mut f32>| {
-            let mut g = if maximize { -g } else { g };
-            if wd {
-                if decoupled {
-                    *p *= decay;
-                } else {
-                    g += l2 * *p;
-                }
-            }
-            *m = lerp(*m, g, w1);
-            *v *= b2;
-            *v += c2 * g * g;
-            let second = match vmax {
-                Some(vmax) => {
-                    // torch.maximum propagates NaN.
-                    if *v > *vmax || v.is_nan() {
-                        *vmax = *v;
-                    }
-                    *vmax
-                }
-                None => *v,
-            };
-            let denom = second.sqrt() / bc2_sqrt + eps;
-            *p += neg_step * *m / denom;
+        let c = Coefficients {
+            w1: scalar(1.0 - beta1),
+            b2: scalar(self.beta2),
+            c2: scalar(1.0 - self.beta2),
+            decay: scalar(1.0 - lr * self.weight_decay),
+            l2: scalar(self.weight_decay),
+            neg_step: scalar(-(lr / bias_correction(beta1, t))),
+            bc2_sqrt: scalar(bias_correction(self.beta2, t).powf(0.5)),
+            eps: scalar(self.eps),
         };
-        match max_exp_avg_sq {
-            Some(vmax) => {
-                for i in 0..n {
-                    kernel(
-                        &mut params[i],
-                        grads[i],
-                        &mut exp_avg[i],
-                        &mut exp_avg_sq[i],
-                        Some(&mut vmax[i]),
-                    );
+        let AdamState {
+            exp_avg: m,
+            exp_avg_sq: v,
+            max_exp_avg_sq: vmax,
+        } = state;
+        let wd = self.weight_decay != 0.0;
+        let flags = u8::from(self.maximize) << 3
+            | u8::from(wd && !self.decoupled) << 2
+            | u8::from(wd && self.decoupled) << 1
+            | u8::from(c.w1.abs() < 0.5);
+        // One branch-free loop per combination of options, so that each vectorizes.
+        macro_rules! dispatch {
+            ($($f:literal),*) => {
+                match flags {
+                    $(
+                        $f => {
+                            kernel::<{ $f & 8 != 0 }, { $f & 4 != 0 }, { $f & 2 != 0 }, { $f & 1 != 0 }>(
+                                &c, params, grads, m, v, vmax,
+                            )
+                        }
+                    )*
+                    _ => unreachable!("every combination is listed"),
                 }
+            };
+        }
+        dispatch!(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    }
+}
+
+/// The `float32` coefficients of one step, rounded from PyTorch's Python-float values.
+struct Coefficients {
+    w1: f32,
+    b2: f32,
+    c2: f32,
+    decay: f32,
+    l2: f32,
+    neg_step: f32,
+    bc2_sqrt: f32,
+    eps: f32,
+}
+
+/// The update of one element, in PyTorch's order of operations (the const parameters are
+/// the options: maximize, L2 decay, decoupled decay, `|1 − β₁| < 0.5` for `lerp`'s branch).
+#[inline(always)]
+fn element<const MAX: bool, const L2: bool, const DEC: bool, const SMALL: bool>(
+    c: &Coefficients,
+    p: &mut f32,
+    g: f32,
+    m: &mut f32,
+    v: &mut f32,
+    vmax: Option<&mut f32>,
+) {
+    let mut g = if MAX { -g } else { g };
+    if DEC {
+        *p *= c.decay;
+    }
+    if L2 {
+        g += c.l2 * *p;
+    }
+    *m = if SMALL {
+        *m + c.w1 * (g - *m)
+    } else {
+        g - (g - *m) * (1.0 - c.w1)
+    };
+    *v *= c.b2;
+    *v += c.c2 * g * g;
+    let second = match vmax {
+        Some(vmax) => {
+            // torch.maximum propagates NaN.
+            if *v > *vmax || v.is_nan() {
+                *vmax = *v;
             }
-            None => {
-                let it = params
-                    .iter_mut()
-                    .zip(grads)
-                    .zip(exp_avg.iter_mut().zip(exp_avg_sq.iter_mut()));
-                for ((p, &g), (m, v)) in it {
-                    kernel(p, g, m, v, None);
-                }
+            *vmax
+        }
+        None => *v,
+    };
+    let denom = second.sqrt() / c.bc2_sqrt + c.eps;
+    *p += c.neg_step * *m / denom;
+}
+
+fn kernel<const MAX: bool, const L2: bool, const DEC: bool, const SMALL: bool>(
+    c: &Coefficients,
+    params: &mut [f32],
+    grads: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    vmax: Option<&mut [f32]>,
+) {
+    match vmax {
+        Some(vmax) => {
+            let it = params
+                .iter_mut()
+                .zip(grads)
+                .zip(m.iter_mut().zip(v.iter_mut()).zip(vmax.iter_mut()));
+            for ((p, &g), ((m, v), x)) in it {
+                element::<MAX, L2, DEC, SMALL>(c, p, g, m, v, Some(x));
+            }
+        }
+        None => {
+            let it = params
+                .iter_mut()
+                .zip(grads)
+                .zip(m.iter_mut().zip(v.iter_mut()));
+            for ((p, &g), (m, v)) in it {
+                element::<MAX, L2, DEC, SMALL>(c, p, g, m, v, None);
             }
         }
     }
