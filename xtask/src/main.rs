@@ -265,6 +265,15 @@ fn test() -> Result<()> {
     let mut cmd = cargo();
     cmd.args(["test", "-p", "mosaic-tensor", "--features", "dfdx", "--lib"]);
     run(cmd)?;
+    // So is the optimizers' dfdx adapter (its tests train an MLP and follow dfdx's Adam).
+    let mut cmd = cargo();
+    cmd.args(["test", "-p", "mosaic-optim", "--features", "dfdx"]);
+    cmd.env("MOSAIC_TEST_PLUGIN_DIR", &plugins);
+    run(cmd)?;
+    // The facade's optimizer entry points (feature `optim`, off by default): their doctests.
+    let mut cmd = cargo();
+    cmd.args(["test", "-p", "mosaic", "--features", "dfdx", "--doc"]);
+    run(cmd)?;
     // The template's own tests (it runs our conformance suite on itself), out of tree.
     let mut cmd = cargo();
     cmd.current_dir(root().join("plugins/template"));
@@ -278,6 +287,21 @@ fn test() -> Result<()> {
     cmd.args([
         "clippy",
         "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    run(cmd)?;
+    let mut cmd = cargo();
+    cmd.args([
+        "clippy",
+        "-p",
+        "mosaic-optim",
+        "-p",
+        "mosaic",
+        "--features",
+        "mosaic/dfdx",
         "--all-targets",
         "--",
         "-D",
@@ -331,6 +355,17 @@ fn bench(rest: &[String]) -> Result<()> {
         // `cargo bench` builds for its own package; only that package is built.
         Some(name) if name == "merge" => {
             cmd.args(["-p", "mosaic-cli", "--bench", "merge"]);
+        }
+        // The optimizer bench compares with dfdx's Adam: it needs mosaic-optim's `dfdx`.
+        Some(name) if name == "optim" => {
+            cmd.args([
+                "-p",
+                "mosaic-optim",
+                "--features",
+                "dfdx",
+                "--bench",
+                "optim",
+            ]);
         }
         Some(name) => {
             cmd.args(["--workspace", "--bench", name]);

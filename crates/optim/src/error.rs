@@ -32,4 +32,12 @@ pub enum OptimError {
     /// State buffers do not match what the optimizer declares.
     #[error("state mismatch: {0}")]
     State(String),
+    /// A checkpoint could not be written or read.
+    #[error("optimizer checkpoint {}: {reason}", path.display())]
+    Checkpoint {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What went wrong (naming the tensor or metadata key).
+        reason: String,
+    },
 }

@@ -388,7 +388,7 @@ impl OptimizerState {
     }
 }
 
-fn check_len(t: &TensorState, p: &Param<'_>) -> Result<(), OptimError> {
+pub(crate) fn check_len(t: &TensorState, p: &Param<'_>) -> Result<(), OptimError> {
     let n = t.numel();
     let lens = [
         ("parameters", Some(p.values.len())),
@@ -408,7 +408,7 @@ fn check_len(t: &TensorState, p: &Param<'_>) -> Result<(), OptimError> {
     Ok(())
 }
 
-fn plugin(source: RError) -> OptimError {
+pub(crate) fn plugin(source: RError) -> OptimError {
     OptimError::Plugin {
         call: "step",
         source,

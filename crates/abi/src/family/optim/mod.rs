@@ -73,6 +73,18 @@ pub struct TensorStep<'a> {
     pub initialized: bool,
 }
 
+/// A tensor's parts, borrowed at once (see [`TensorStep::parts`]).
+pub struct TensorParts<'s, 'a> {
+    /// The parameters.
+    pub params: &'s mut [f32],
+    /// The gradients, if the step carries them.
+    pub grads: Option<&'a [f32]>,
+    /// The state buffers, in spec order.
+    pub buffers: &'s mut [StateBuffer<'a>],
+    /// The state scalars, in spec order.
+    pub scalars: &'s mut [Scalar],
+}
+
 /// A tensor's values, gradients and state buffers as `f32` slices (see
 /// [`TensorStep::split_f32`]).
 pub type SplitF32<'s, const N: usize> = (&'s mut [f32], &'s [f32], [&'s mut [f32]; N]);
@@ -109,6 +121,27 @@ impl<'a> TensorStep<'a> {
                 "tensor `{}`: gradients must be aligned F32",
                 self.name
             ))
+        })
+    }
+
+    /// Parameters, gradients (if any), buffers and scalars, borrowed at once (to bind a
+    /// typed view over the buffers while updating the parameters).
+    pub fn parts(&mut self) -> Result<TensorParts<'_, 'a>, RError> {
+        let name = self.name;
+        let grads = match self.grads.into_option() {
+            Some(g) => Some(g.as_f32().ok_or_else(|| {
+                RError::input(format!("tensor `{name}`: gradients must be aligned F32"))
+            })?),
+            None => None,
+        };
+        let params = self.params.as_f32_mut().ok_or_else(|| {
+            RError::input(format!("tensor `{name}`: parameters must be aligned F32"))
+        })?;
+        Ok(TensorParts {
+            params,
+            grads,
+            buffers: self.buffers.as_mut_slice(),
+            scalars: self.scalars.as_mut_slice(),
         })
     }
 
@@ -216,6 +249,16 @@ pub trait OptimizerFfi: Send + Sync {
     /// against the spec); on any error nothing is updated.
     #[sabi(last_prefix_field)]
     fn step(&self, step: OptimStep<'_>) -> RResult<(), RError>;
+
+    /// Overwrite each tensor's `params` (a copy of its parameters; no gradients) with the
+    /// point to evaluate and ship, computed from the tensor's state: Schedule-Free's average
+    /// `x`, what PyTorch's `optimizer.eval()` swaps in. `false`, with nothing written, when
+    /// the parameters are that point (every optimizer but the averaging ones). State is read,
+    /// never written. A plugin built before this method existed answers `false`.
+    fn evaluation_point(&self, step: OptimStep<'_>) -> RResult<bool, RError> {
+        let _ = step;
+        RResult::ROk(false)
+    }
 }
 
 /// A loaded optimizer.
@@ -240,6 +283,13 @@ pub trait Optimizer: Send + Sync + 'static {
     /// for zeroth-order optimizers.
     fn needs_gradients(&self) -> bool {
         true
+    }
+    /// Overwrite the parameters of `step` (copies; no gradients) with the point to evaluate,
+    /// from the state, and return `true`; or return `false` and write nothing when the
+    /// parameters are that point (the default). Must not change the state.
+    fn evaluation_point(&self, step: &mut OptimStep<'_>) -> Result<bool, RError> {
+        let _ = step;
+        Ok(false)
     }
 }
 
@@ -275,6 +325,10 @@ impl OptimAdapter {
     }
 
     fn check(&self, step: &OptimStep<'_>) -> Result<(), RError> {
+        self.check_with(step, self.optimizer.needs_gradients())
+    }
+
+    fn check_with(&self, step: &OptimStep<'_>, needs_gradients: bool) -> Result<(), RError> {
         // Learn unseen shapes first, so the checks below run under one read lock.
         for t in step.tensors.iter() {
             let known = self
@@ -287,7 +341,7 @@ impl OptimAdapter {
                 self.cache(t.shape())?;
             }
         }
-        if self.optimizer.needs_gradients() {
+        if needs_gradients {
             if let Some(t) = step.tensors.iter().find(|t| t.grads.is_none()) {
                 return Err(RError::input(format!(
                     "tensor `{}`: this optimizer needs gradients, the step has none",
@@ -315,6 +369,13 @@ impl OptimizerFfi for OptimAdapter {
         guard("step", || {
             self.check(&step)?;
             self.optimizer.step(&mut step)
+        })
+    }
+
+    fn evaluation_point(&self, mut step: OptimStep<'_>) -> RResult<bool, RError> {
+        guard("evaluation_point", || {
+            self.check_with(&step, false)?;
+            self.optimizer.evaluation_point(&mut step)
         })
     }
 }
