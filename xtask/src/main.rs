@@ -255,6 +255,11 @@ fn test() -> Result<()> {
     let mut cmd = cargo();
     cmd.args(["test", "-p", "mosaic-tensor", "--features", "dfdx", "--lib"]);
     run(cmd)?;
+    // So is the optimizers' dfdx adapter (its tests train an MLP and follow dfdx's Adam).
+    let mut cmd = cargo();
+    cmd.args(["test", "-p", "mosaic-optim", "--features", "dfdx"]);
+    cmd.env("MOSAIC_TEST_PLUGIN_DIR", &plugins);
+    run(cmd)?;
     // The template's own tests (it runs our conformance suite on itself), out of tree.
     let mut cmd = cargo();
     cmd.current_dir(root().join("plugins/template"));
@@ -268,6 +273,19 @@ fn test() -> Result<()> {
     cmd.args([
         "clippy",
         "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    run(cmd)?;
+    let mut cmd = cargo();
+    cmd.args([
+        "clippy",
+        "-p",
+        "mosaic-optim",
+        "--features",
+        "dfdx",
         "--all-targets",
         "--",
         "-D",

@@ -42,7 +42,9 @@ pub use family::optim::{
     TensorStep,
 };
 pub use params::{ParamKind, ParamMap, ParamScope, ParamSpec, ParamValue};
-pub use plugin::{guard, root_module, Plugin, PluginInfo, PluginMod, PluginModRef, PluginSource};
+pub use plugin::{
+    guard, root_module, Plugin, PluginInfo, PluginMod, PluginModRef, PluginSource, PANIC_REPORT_ENV,
+};
 pub use seed::{RngSeed, SeedSource};
 pub use tensor::{chunk_ranges, AbiDType, TensorMut, TensorRef, CHUNK_ELEMENTS};
 

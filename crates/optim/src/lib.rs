@@ -12,6 +12,7 @@
 //!   optional linear warm-up.
 //! - [`Driver`] ties an [`OptimizerBox`], its state, a schedule and a seed together and
 //!   counts steps from 1; [`ParamGroups`] are PyTorch's `param_groups` (one driver each).
+//! - `dfdx` (feature `dfdx`): train dfdx models with Mosaic optimizers.
 //! - [`torch`]: PyTorch's `float32` elementwise operations in its order of operations, the
 //!   building blocks the classic optimizers share; [`problems`]: the built-in test problems.
 //! - [`distributed`]: several workers or replicas of one model (EF21, DiLoCo, zeroth-order
@@ -20,10 +21,13 @@
 #![deny(missing_docs)]
 
 pub mod checkpoint;
+#[cfg(feature = "dfdx")]
+pub mod dfdx;
 pub mod distributed;
 mod driver;
 mod error;
 mod eval;
+pub mod hyper;
 mod parallel;
 pub mod problems;
 mod schedule;

@@ -22,6 +22,8 @@
 use mosaic_abi::{
     AlgorithmDescriptor, Family, OptimStep, Optimizer, ParamMap, ParamSpec, RError, StateSpec,
 };
+use mosaic_optim::hyper::{finite, non_negative};
+use mosaic_optim::torch::{add, scalar};
 
 #[cfg(test)]
 mod tests;
@@ -37,6 +39,7 @@ pub fn descriptor() -> AlgorithmDescriptor {
         "SGD with momentum, dampening, weight decay and Nesterov momentum (torch.optim.SGD).",
     )
     .tag("elementwise")
+    .param(ParamSpec::f64("lr", Some(1e-3), "Default learning rate γ.").min(0.0))
     .param(ParamSpec::f64("momentum", Some(0.0), "Momentum factor μ.").min(0.0))
     .param(ParamSpec::f64(
         "dampening",
@@ -67,11 +70,11 @@ pub fn descriptor() -> AlgorithmDescriptor {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Sgd {
     /// Momentum factor μ ≥ 0.
-    pub momentum: f32,
+    pub momentum: f64,
     /// Dampening τ.
-    pub dampening: f32,
+    pub dampening: f64,
     /// Weight decay λ ≥ 0.
-    pub weight_decay: f32,
+    pub weight_decay: f64,
     /// Nesterov momentum.
     pub nesterov: bool,
     /// Maximise instead of minimise.
@@ -81,20 +84,10 @@ pub struct Sgd {
 impl Sgd {
     /// Build from resolved parameters; errors name the parameter at fault.
     pub fn from_params(p: &ParamMap) -> Result<Sgd, RError> {
-        let finite = |name: &str| -> Result<f32, RError> {
-            let v = p.f64(name)?;
-            if !v.is_finite() {
-                return Err(RError::param(name, format!("must be finite, got {v}")));
-            }
-            if v < 0.0 && name != "dampening" {
-                return Err(RError::param(name, format!("must be >= 0, got {v}")));
-            }
-            Ok(v as f32)
-        };
         let sgd = Sgd {
-            momentum: finite("momentum")?,
-            dampening: finite("dampening")?,
-            weight_decay: finite("weight_decay")?,
+            momentum: non_negative(p, "momentum")?,
+            dampening: finite(p, "dampening")?,
+            weight_decay: non_negative(p, "weight_decay")?,
             nesterov: p.bool("nesterov")?,
             maximize: p.bool("maximize")?,
         };
@@ -119,27 +112,30 @@ impl Sgd {
         grads: &[f32],
         buffer: Option<&mut [f32]>,
         initialized: bool,
-        lr: f32,
-        momentum: f32,
+        lr: f64,
+        momentum: f64,
     ) {
         let mut buffer = buffer;
+        let (wd, mu) = (scalar(self.weight_decay), scalar(momentum));
+        let keep = scalar(1.0 - self.dampening);
+        let neg_lr = scalar(-lr);
         for i in 0..params.len() {
             let mut g = if self.maximize { -grads[i] } else { grads[i] };
             if self.weight_decay != 0.0 {
-                g += self.weight_decay * params[i];
+                g = add(g, params[i], wd);
             }
             if momentum != 0.0 {
                 let b = &mut buffer
                     .as_deref_mut()
                     .expect("momentum buffer checked by caller")[i];
                 *b = if initialized {
-                    momentum * *b + (1.0 - self.dampening) * g
+                    add(*b * mu, g, keep)
                 } else {
                     g
                 };
-                g = if self.nesterov { g + momentum * *b } else { *b };
+                g = if self.nesterov { add(g, *b, mu) } else { *b };
             }
-            params[i] -= lr * g;
+            params[i] = add(params[i], g, neg_lr);
         }
     }
 }
@@ -155,8 +151,8 @@ impl Optimizer for Sgd {
     }
 
     fn step(&self, step: &mut OptimStep<'_>) -> Result<(), RError> {
-        let lr = step.lr_f32();
-        let momentum = step.momentum_or(self.momentum as f64) as f32;
+        let lr = step.lr;
+        let momentum = step.momentum_or(self.momentum);
         if momentum != 0.0 && self.momentum == 0.0 {
             return Err(RError::param(
                 "momentum",
