@@ -20,6 +20,7 @@ use mosaic_abi::{
     AlgorithmDescriptor, Family, OptimStep, Optimizer, ParamMap, ParamSpec, RError, Scalar,
     ScalarKind, StateSpec,
 };
+use mosaic_optim::hyper::{betas, non_negative, unit};
 use mosaic_optim::torch::{bias_correction, lerp, scalar};
 
 #[cfg(test)]
@@ -106,30 +107,7 @@ pub struct DiLoCoState<'a> {
 impl DiLoCo {
     /// Build from resolved parameters; errors name the parameter at fault.
     pub fn from_params(p: &ParamMap) -> Result<DiLoCo, RError> {
-        let b = p.f64_list("betas")?;
-        if b.len() != 2 || b.iter().any(|x| !(0.0..1.0).contains(x)) {
-            return Err(RError::param(
-                "betas",
-                format!("expected [beta1, beta2] in [0, 1), got {b:?}"),
-            ));
-        }
-        let finite = |name: &str| -> Result<f64, RError> {
-            let v = p.f64(name)?;
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(RError::param(
-                    name,
-                    format!("must be finite and >= 0, got {v}"),
-                ));
-            }
-            Ok(v)
-        };
-        let momentum = finite("outer_momentum")?;
-        if momentum >= 1.0 {
-            return Err(RError::param(
-                "outer_momentum",
-                format!("must be < 1, got {momentum}"),
-            ));
-        }
+        let momentum = unit(p, "outer_momentum")?;
         let h = p.i64("inner_steps")?;
         if h < 1 {
             return Err(RError::param(
@@ -138,11 +116,11 @@ impl DiLoCo {
             ));
         }
         Ok(DiLoCo {
-            betas: (b[0], b[1]),
-            eps: finite("eps")?,
-            weight_decay: finite("weight_decay")?,
+            betas: betas(p, "betas")?,
+            eps: non_negative(p, "eps")?,
+            weight_decay: non_negative(p, "weight_decay")?,
             inner_steps: h as u64,
-            outer_lr: finite("outer_lr")?,
+            outer_lr: non_negative(p, "outer_lr")?,
             outer_momentum: momentum,
             outer_nesterov: p.bool("outer_nesterov")?,
         })

@@ -29,6 +29,7 @@ use mosaic_abi::{
     StateSpec, TensorRef,
 };
 use mosaic_optim::distributed::zeroth_order::{Round, SeedMessage, ZerothOrderRule};
+use mosaic_optim::hyper::non_negative;
 use mosaic_tensor::DType;
 
 pub mod pool;
@@ -156,13 +157,7 @@ impl Spsa {
         if n_samples == 0 {
             return Err(RError::param("n_samples", "must be >= 1"));
         }
-        let weight_decay = p.f64("weight_decay")?;
-        if !(weight_decay.is_finite() && weight_decay >= 0.0) {
-            return Err(RError::param(
-                "weight_decay",
-                format!("must be finite and >= 0, got {weight_decay}"),
-            ));
-        }
+        let weight_decay = non_negative(p, "weight_decay")?;
         Ok(Spsa {
             eps: positive("eps")?,
             n_samples,

@@ -23,8 +23,9 @@ use mosaic_abi::{
 };
 use mosaic_tensor::DType;
 
-use crate::shared::params::{betas, count, non_negative};
-use crate::shared::torch::{debias, lerp, one_minus};
+use crate::shared::params::count;
+use mosaic_optim::hyper::{betas, non_negative};
+use mosaic_optim::torch::{bias_correction, lerp, scalar};
 
 pub mod quant;
 #[cfg(test)]
@@ -166,9 +167,9 @@ impl Adam4bit {
             quant::linear_map_without_zero(),
         );
         let (beta1, beta2) = self.betas;
-        let (w1, b2, w2) = (one_minus(beta1), beta2 as f32, one_minus(beta2));
-        let bias2_sqrt = debias(beta2, step).sqrt() as f32;
-        let alpha = (-lr / debias(beta1, step)) as f32;
+        let (w1, b2, w2) = (scalar(1.0 - beta1), beta2 as f32, scalar(1.0 - beta2));
+        let bias2_sqrt = bias_correction(beta2, step).sqrt() as f32;
+        let alpha = (-lr / bias_correction(beta1, step)) as f32;
         let decay = (1.0 - lr * self.weight_decay) as f32;
         let sign = if self.maximize { -1.0 } else { 1.0 };
         let bs = self.block_size;

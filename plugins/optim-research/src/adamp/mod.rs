@@ -22,9 +22,9 @@ use mosaic_abi::{
     AlgorithmDescriptor, Family, OptimStep, Optimizer, ParamMap, ParamSpec, RError, StateSpec,
 };
 
-use crate::shared::params::{betas, non_negative};
 use crate::shared::projection::{apply_projected, channels, scale_invariant_view};
-use crate::shared::torch::{debias, lerp, one_minus};
+use mosaic_optim::hyper::{betas, non_negative};
+use mosaic_optim::torch::{bias_correction, lerp, scalar};
 
 #[cfg(test)]
 mod tests;
@@ -165,7 +165,7 @@ impl AdamP {
         lr: f64,
     ) {
         let (beta1, beta2) = self.betas;
-        let (w1, b2, w2) = (one_minus(beta1), beta2 as f32, one_minus(beta2));
+        let (w1, b2, w2) = (scalar(1.0 - beta1), beta2 as f32, scalar(1.0 - beta2));
         let l2 = if self.weight_decouple {
             0.0
         } else {
@@ -181,8 +181,8 @@ impl AdamP {
             exp_avg[i] = lerp(exp_avg[i], g, w1);
             exp_avg_sq[i] = exp_avg_sq[i] * b2 + w2 * g * g;
         }
-        let bias2_sqrt = debias(beta2, step).sqrt() as f32;
-        let step_size = lr / debias(beta1, step);
+        let bias2_sqrt = bias_correction(beta2, step).sqrt() as f32;
+        let step_size = lr / bias_correction(beta1, step);
         let (eps, nesterov) = (self.eps, self.nesterov);
         let update = |i: usize, w: f32| {
             let inv = (1.0 / (exp_avg_sq[i].sqrt() + eps)) * bias2_sqrt;

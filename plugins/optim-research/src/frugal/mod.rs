@@ -27,8 +27,9 @@ use mosaic_abi::{
 use mosaic_tensor::DType;
 
 use crate::shared::matrix::{gemm, Op};
-use crate::shared::params::{betas, choice, count, non_negative};
+use crate::shared::params::{choice, count};
 use crate::shared::torch::sign;
+use mosaic_optim::hyper::{betas, non_negative};
 
 pub mod projector;
 #[cfg(test)]

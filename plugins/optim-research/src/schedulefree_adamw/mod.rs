@@ -24,8 +24,9 @@ use mosaic_abi::{
     ScalarKind, StateSpec,
 };
 
-use crate::shared::params::{betas, count, finite, non_negative};
-use crate::shared::torch::{debias, lerp};
+use crate::shared::params::count;
+use mosaic_optim::hyper::{betas, finite, non_negative};
+use mosaic_optim::torch::{bias_correction, lerp};
 
 #[cfg(test)]
 mod tests;
@@ -181,7 +182,7 @@ impl ScheduleFreeAdamW {
         } else {
             1.0
         };
-        let bias2 = debias(beta2, step) as f32;
+        let bias2 = bias_correction(beta2, step) as f32;
         let lr_t = lr * schedule;
         *lr_max = lr_t.max(*lr_max);
         let weight = (step as f64).powf(self.r) * lr_max.powf(self.weight_lr_power);

@@ -21,8 +21,8 @@ use mosaic_abi::{
     AlgorithmDescriptor, Family, OptimStep, Optimizer, ParamMap, ParamSpec, RError, StateSpec,
 };
 
-use crate::shared::params::{finite, non_negative};
 use crate::shared::projection::{apply_projected, channels, scale_invariant_view};
+use mosaic_optim::hyper::{finite, non_negative};
 
 #[cfg(test)]
 mod tests;

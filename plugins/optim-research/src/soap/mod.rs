@@ -31,8 +31,9 @@ use mosaic_abi::{
 };
 
 use crate::shared::matrix::{eigenvectors_descending, gemm, qr_q, transpose, Op};
-use crate::shared::params::{betas, count, finite, non_negative};
-use crate::shared::torch::{debias, lerp, one_minus};
+use crate::shared::params::count;
+use mosaic_optim::hyper::{betas, finite, non_negative};
+use mosaic_optim::torch::{bias_correction, lerp, scalar};
 
 #[cfg(test)]
 mod tests;
@@ -251,7 +252,7 @@ impl Soap {
         initialized: bool,
         lr: f64,
     ) -> Result<(), RError> {
-        let sb = one_minus(self.shampoo_beta());
+        let sb = scalar(1.0 - self.shampoo_beta());
         if !initialized {
             // Decompose first, write after: an error leaves the state untouched.
             let mut fresh = Vec::with_capacity(stats.len());
@@ -282,7 +283,7 @@ impl Soap {
         let s = step - 1;
         let mut step_size = lr;
         if self.correct_bias {
-            step_size *= debias(beta2, s).sqrt() / debias(beta1, s);
+            step_size *= bias_correction(beta2, s).sqrt() / bias_correction(beta1, s);
         }
         let g: Vec<f32> = if self.maximize {
             grads.iter().map(|x| -x).collect()
@@ -291,7 +292,7 @@ impl Soap {
         };
         let views: Vec<Option<&[f32]>> = bases.iter().map(|b| b.as_deref()).collect();
         let gp = project(&g, dims, &views, true);
-        let (w1, w2) = (one_minus(beta1), one_minus(beta2));
+        let (w1, w2) = (scalar(1.0 - beta1), scalar(1.0 - beta2));
         for i in 0..g.len() {
             exp_avg[i] = lerp(exp_avg[i], g[i], w1);
             exp_avg_sq[i] = lerp(exp_avg_sq[i], gp[i] * gp[i], w2);
