@@ -271,14 +271,24 @@ fn diloco_plugin_is_a_single_worker() {
     let problem = Problem::parse("lsq:4x3").unwrap();
     let h = 5u64;
     let params = ParamMap::new().with("inner_steps", h as i64);
-    let mut driver = Driver::new(ours("diloco", &params), &[("w", &[4, 3])], 0.01, LrSchedule::Constant).unwrap();
+    let mut driver = Driver::new(
+        ours("diloco", &params),
+        &[("w", &[4, 3])],
+        0.01,
+        LrSchedule::Constant,
+    )
+    .unwrap();
     let mut x = problem.start();
     let mut g = vec![0.0; 12];
     for _ in 0..(8 * h) {
         problem.grad(&x, &mut g);
         driver.step(&mut [Param::new(&mut x, &g)]).unwrap();
     }
-    let adamw = new(mosaic_plugin_optim_basic::plugin_module(), "adamw", &ParamMap::new());
+    let adamw = new(
+        mosaic_plugin_optim_basic::plugin_module(),
+        "adamw",
+        &ParamMap::new(),
+    );
     let inner = vec![Driver::flat(adamw, 12, 0.01, LrSchedule::Constant).unwrap()];
     let outer = Driver::flat(sgd(0.9, true), 12, 0.7, LrSchedule::Constant).unwrap();
     let mut d = DiLoCo::new(inner, outer, &problem.start(), h as usize).unwrap();

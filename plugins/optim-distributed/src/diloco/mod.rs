@@ -44,6 +44,7 @@ pub fn descriptor() -> AlgorithmDescriptor {
         "diloco",
         "DiLoCo (one worker): inner AdamW, outer Nesterov momentum on the parameter delta (Douillard et al. 2023).",
     )
+    .param(ParamSpec::f64("lr", Some(1e-3), "Default (inner) learning rate γ.").min(0.0))
     .param(
         ParamSpec::f64_list("betas", Some(vec![0.9, 0.999]), "Inner AdamW decay rates [β₁, β₂].")
             .range(0.0, 1.0),

@@ -57,6 +57,7 @@ pub fn descriptor() -> AlgorithmDescriptor {
         "spsa",
         "Zeroth-order SPSA/MeZO with shared randomness: one byte per projected gradient, FedKSeed seed pools.",
     )
+    .param(ParamSpec::f64("lr", Some(1e-3), "Default learning rate γ.").min(0.0))
     .param(ParamSpec::f64("eps", Some(1e-3), "Perturbation scale ε.").min(0.0))
     .param(ParamSpec::i64("n_samples", Some(1), "Perturbations per step.").min(1.0))
     .param(ParamSpec::f64("clip", Some(1.0), "Range [−c, c] of the one-byte projected gradient.").min(0.0))

@@ -47,6 +47,7 @@ pub fn descriptor() -> AlgorithmDescriptor {
         "adam4bit",
         "Adam with block-wise 4-bit moments, zero-excluding second-moment map (Li et al. 2023).",
     )
+    .param(ParamSpec::f64("lr", Some(1e-3), "Default learning rate γ.").min(0.0))
     .param(
         ParamSpec::f64_list(
             "betas",

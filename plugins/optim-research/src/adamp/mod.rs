@@ -41,6 +41,7 @@ pub fn descriptor() -> AlgorithmDescriptor {
         "adamp",
         "AdamP: Adam without the radial update on scale-invariant weights (Heo et al. 2021).",
     )
+    .param(ParamSpec::f64("lr", Some(1e-3), "Default learning rate γ.").min(0.0))
     .param(
         ParamSpec::f64_list(
             "betas",

@@ -66,6 +66,7 @@ pub fn descriptor() -> AlgorithmDescriptor {
         "frugal",
         "FRUGAL: Adam on a gradient subspace, signSGD on the rest (Zmushko et al. 2024).",
     )
+    .param(ParamSpec::f64("lr", Some(1e-3), "Default learning rate γ.").min(0.0))
     .param(
         ParamSpec::f64_list(
             "betas",

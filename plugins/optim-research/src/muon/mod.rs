@@ -95,6 +95,7 @@ pub fn descriptor() -> AlgorithmDescriptor {
         "muon",
         "Muon: momentum orthogonalized by Newton-Schulz iterations, for matrices (Jordan et al. 2024).",
     )
+    .param(ParamSpec::f64("lr", Some(2e-2), "Default learning rate γ.").min(0.0))
     .param(ParamSpec::f64("momentum", Some(0.95), "Momentum factor μ in [0, 1).").range(0.0, 1.0))
     .param(ParamSpec::f64("weight_decay", Some(0.0), "Weight decay λ.").min(0.0))
     .param(ParamSpec::bool(

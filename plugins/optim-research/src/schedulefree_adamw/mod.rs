@@ -49,6 +49,7 @@ pub fn descriptor() -> AlgorithmDescriptor {
         "schedulefree_adamw",
         "Schedule-Free AdamW: interpolation and iterate averaging instead of a schedule (Defazio et al. 2024).",
     )
+    .param(ParamSpec::f64("lr", Some(2.5e-3), "Default learning rate γ.").min(0.0))
     .param(
         ParamSpec::f64_list(
             "betas",

@@ -37,6 +37,7 @@ pub fn descriptor() -> AlgorithmDescriptor {
         "sgdp",
         "SGDP: SGD without the radial update on scale-invariant weights (Heo et al. 2021).",
     )
+    .param(ParamSpec::f64("lr", Some(1e-3), "Default learning rate γ.").min(0.0))
     .param(ParamSpec::f64("momentum", Some(0.0), "Momentum factor μ in [0, 1).").range(0.0, 1.0))
     .param(ParamSpec::f64(
         "dampening",

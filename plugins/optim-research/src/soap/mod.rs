@@ -50,6 +50,7 @@ pub fn descriptor() -> AlgorithmDescriptor {
         "soap",
         "SOAP: Adam in the eigenbasis of Shampoo's preconditioner (Vyas et al. 2024).",
     )
+    .param(ParamSpec::f64("lr", Some(3e-3), "Default learning rate γ.").min(0.0))
     .param(
         ParamSpec::f64_list(
             "betas",
