@@ -3,6 +3,7 @@
 
 #[test]
 fn conformance() {
-    let report = mosaic_testkit::check_plugin(mosaic_plugin_optim_research::plugin_module()).unwrap();
+    let report =
+        mosaic_testkit::check_plugin(mosaic_plugin_optim_research::plugin_module()).unwrap();
     assert!(report.checked.len() >= 3, "{report:?}");
 }
