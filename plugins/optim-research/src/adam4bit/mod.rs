@@ -23,7 +23,7 @@ use mosaic_abi::{
 };
 use mosaic_tensor::DType;
 
-use crate::shared::params::count;
+use crate::shared::params::{betas_spec, count, eps_spec, lr_spec, maximize_spec};
 use mosaic_optim::hyper::{betas, non_negative};
 use mosaic_optim::torch::{bias_correction, lerp, scalar};
 
@@ -47,16 +47,12 @@ pub fn descriptor() -> AlgorithmDescriptor {
         "adam4bit",
         "Adam with block-wise 4-bit moments, zero-excluding second-moment map (Li et al. 2023).",
     )
-    .param(ParamSpec::f64("lr", Some(1e-3), "Default learning rate γ.").min(0.0))
-    .param(
-        ParamSpec::f64_list(
-            "betas",
-            Some(vec![0.9, 0.999]),
-            "Decay rates [β₁, β₂] of the moments.",
-        )
-        .range(0.0, 1.0),
-    )
-    .param(ParamSpec::f64("eps", Some(1e-8), "Term added to the denominator.").min(0.0))
+    .param(lr_spec(1e-3))
+    .param(betas_spec(
+        [0.9, 0.999],
+        "Decay rates [β₁, β₂] of the moments.",
+    ))
+    .param(eps_spec(1e-8))
     .param(ParamSpec::f64("weight_decay", Some(0.0), "Decoupled weight decay λ.").min(0.0))
     .param(
         ParamSpec::i64(
@@ -66,11 +62,7 @@ pub fn descriptor() -> AlgorithmDescriptor {
         )
         .range(1.0, 65536.0),
     )
-    .param(ParamSpec::bool(
-        "maximize",
-        Some(false),
-        "Maximise the objective instead of minimising it.",
-    ))
+    .param(maximize_spec())
 }
 
 /// 4-bit Adam's hyper-parameters (the learning rate arrives per step).

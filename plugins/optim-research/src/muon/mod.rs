@@ -29,7 +29,7 @@ use mosaic_abi::{
 };
 
 use crate::shared::matrix::{gemm, norm, Op};
-use crate::shared::params::{choice, count};
+use crate::shared::params::{choice, count, lr_spec, maximize_spec};
 use mosaic_optim::hyper::{betas, non_negative};
 use mosaic_optim::torch::{bias_correction, lerp, scalar};
 
@@ -95,7 +95,7 @@ pub fn descriptor() -> AlgorithmDescriptor {
         "muon",
         "Muon: momentum orthogonalized by Newton-Schulz iterations, for matrices (Jordan et al. 2024).",
     )
-    .param(ParamSpec::f64("lr", Some(2e-2), "Default learning rate γ.").min(0.0))
+    .param(lr_spec(2e-2))
     .param(ParamSpec::f64("momentum", Some(0.95), "Momentum factor μ in [0, 1).").range(0.0, 1.0))
     .param(ParamSpec::f64("weight_decay", Some(0.0), "Weight decay λ.").min(0.0))
     .param(ParamSpec::bool(
@@ -130,11 +130,7 @@ pub fn descriptor() -> AlgorithmDescriptor {
     )
     .param(ParamSpec::f64("adamw_wd", Some(0.0), "AdamW weight decay (use_muon = false).").min(0.0))
     .param(ParamSpec::f64("adamw_eps", Some(1e-10), "AdamW denominator term (use_muon = false).").min(0.0))
-    .param(ParamSpec::bool(
-        "maximize",
-        Some(false),
-        "Maximise the objective instead of minimising it.",
-    ))
+    .param(maximize_spec())
 }
 
 /// Muon's hyper-parameters (the learning rate arrives per step).

@@ -31,7 +31,7 @@ use mosaic_abi::{
 };
 
 use crate::shared::matrix::{eigenvectors_descending, gemm, qr_q, transpose, Op};
-use crate::shared::params::count;
+use crate::shared::params::{betas_spec, count, eps_spec, lr_spec, maximize_spec};
 use mosaic_optim::hyper::{betas, finite, non_negative};
 use mosaic_optim::torch::{bias_correction, lerp, scalar};
 
@@ -50,15 +50,11 @@ pub fn descriptor() -> AlgorithmDescriptor {
         "soap",
         "SOAP: Adam in the eigenbasis of Shampoo's preconditioner (Vyas et al. 2024).",
     )
-    .param(ParamSpec::f64("lr", Some(3e-3), "Default learning rate γ.").min(0.0))
-    .param(
-        ParamSpec::f64_list(
-            "betas",
-            Some(vec![0.95, 0.95]),
-            "Decay rates [β₁, β₂] of the moments.",
-        )
-        .range(0.0, 1.0),
-    )
+    .param(lr_spec(3e-3))
+    .param(betas_spec(
+        [0.95, 0.95],
+        "Decay rates [β₁, β₂] of the moments.",
+    ))
     .param(ParamSpec::f64(
         "shampoo_beta",
         Some(-1.0),
@@ -96,12 +92,8 @@ pub fn descriptor() -> AlgorithmDescriptor {
         Some(false),
         "Divide the update by its root mean square.",
     ))
-    .param(ParamSpec::f64("eps", Some(1e-8), "Term added to the denominator.").min(0.0))
-    .param(ParamSpec::bool(
-        "maximize",
-        Some(false),
-        "Maximise the objective instead of minimising it.",
-    ))
+    .param(eps_spec(1e-8))
+    .param(maximize_spec())
 }
 
 /// SOAP's hyper-parameters (the learning rate arrives per step).
