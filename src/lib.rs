@@ -3,7 +3,8 @@
 //! This facade re-exports the Mosaic crates behind cargo features so a user depends only on
 //! what they need: `merge` (default), `dp`, `ldp`, `nas`, `optim`, `host`, or `full`. A
 //! family's module adds a short entry point with the family's built-in plugins linked
-//! statically: [`merge::Merge`] runs a whole merge from a mergekit YAML config.
+//! statically: [`merge::Merge`] runs a whole merge from a mergekit YAML config;
+//! `optim::optimizer` builds a built-in optimizer by name (feature `optim`).
 #![deny(missing_docs)]
 
 pub use mosaic_abi as abi;
@@ -20,7 +21,7 @@ pub mod merge;
 #[cfg(feature = "nas")]
 pub use mosaic_nas as nas;
 #[cfg(feature = "optim")]
-pub use mosaic_optim as optim;
+pub mod optim;
 
 /// An error of the facade's entry points: the error of the crate that failed, unchanged.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +35,10 @@ pub enum Error {
     #[cfg(feature = "merge")]
     #[error(transparent)]
     Merge(#[from] mosaic_merge::MergeError),
+    /// An optimizer step, its state or a checkpoint of it.
+    #[cfg(feature = "optim")]
+    #[error(transparent)]
+    Optim(#[from] mosaic_optim::OptimError),
 }
 
 // The README's Rust examples run as doctests, so they stay true.

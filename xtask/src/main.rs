@@ -260,6 +260,10 @@ fn test() -> Result<()> {
     cmd.args(["test", "-p", "mosaic-optim", "--features", "dfdx"]);
     cmd.env("MOSAIC_TEST_PLUGIN_DIR", &plugins);
     run(cmd)?;
+    // The facade's optimizer entry points (feature `optim`, off by default): their doctests.
+    let mut cmd = cargo();
+    cmd.args(["test", "-p", "mosaic", "--features", "dfdx", "--doc"]);
+    run(cmd)?;
     // The template's own tests (it runs our conformance suite on itself), out of tree.
     let mut cmd = cargo();
     cmd.current_dir(root().join("plugins/template"));
@@ -284,8 +288,10 @@ fn test() -> Result<()> {
         "clippy",
         "-p",
         "mosaic-optim",
+        "-p",
+        "mosaic",
         "--features",
-        "dfdx",
+        "mosaic/dfdx",
         "--all-targets",
         "--",
         "-D",
@@ -332,6 +338,17 @@ fn bench(rest: &[String]) -> Result<()> {
         // `cargo bench` builds for its own package; only that package is built.
         Some(name) if name == "merge" => {
             cmd.args(["-p", "mosaic-cli", "--bench", "merge"]);
+        }
+        // The optimizer bench compares with dfdx's Adam: it needs mosaic-optim's `dfdx`.
+        Some(name) if name == "optim" => {
+            cmd.args([
+                "-p",
+                "mosaic-optim",
+                "--features",
+                "dfdx",
+                "--bench",
+                "optim",
+            ]);
         }
         Some(name) => {
             cmd.args(["--workspace", "--bench", name]);

@@ -320,6 +320,14 @@ pub fn run(reg: &Registry) -> Result<()> {
         if family == "merge" {
             rows.extend(merges(reg).context("demo of mosaic merge on tiny checkpoints")?);
         }
+        if family == "optim" {
+            let list = crate::optim::demo_rows(reg).context("demo of the optimizers")?;
+            rows.extend(list.into_iter().map(|(algorithm, result)| Row {
+                family: "optim",
+                algorithm,
+                result,
+            }));
+        }
     }
     let mut out = std::io::stdout().lock();
     let w0 = rows

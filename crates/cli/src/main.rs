@@ -14,6 +14,7 @@ mod demo;
 mod error;
 mod lora;
 mod merge;
+mod optim;
 mod output;
 mod plugins;
 
@@ -65,6 +66,9 @@ enum Command {
     Merge(merge::MergeArgs),
     /// Extract a PEFT LoRA adapter from a fine-tune: truncated SVD of each weight delta.
     ExtractLora(lora::LoraArgs),
+    /// Optimizers: run them on built-in problems (minimize, compare).
+    #[command(subcommand)]
+    Optim(optim::OptimCommand),
     /// Run the first algorithm of each family on generated data and print one line each.
     Demo {
         #[command(flatten)]
@@ -92,6 +96,7 @@ fn main() -> ExitCode {
         ),
         Command::Merge(args) => (args.json, merge::run(args)),
         Command::ExtractLora(args) => (args.json, lora::run(args)),
+        Command::Optim(cmd) => (cmd.json(), optim::run(cmd)),
         Command::Demo { plugins } => (false, plugins.registry().and_then(|reg| demo::run(&reg))),
     };
     error::finish(result, json)

@@ -15,7 +15,9 @@
 
 use std::fmt;
 
-use crate::OptimError;
+use mosaic_abi::{RError, RngSeed, TensorRef};
+
+use crate::{Driver, LrSchedule, OptimError, OptimizerBox, Param, Schedule};
 
 /// Number of points of the `logistic` data set.
 pub const LOGISTIC_POINTS: usize = 200;
@@ -309,6 +311,117 @@ impl Problem {
             Problem::Logistic { .. } => None,
         }
     }
+}
+
+/// How [`minimize`] runs.
+#[derive(Clone, Copy, Debug)]
+pub struct MinimizeOptions {
+    /// Steps to take.
+    pub steps: u64,
+    /// The base learning rate.
+    pub lr: f64,
+    /// The schedule.
+    pub schedule: Schedule,
+    /// The seed of randomized optimizers.
+    pub seed: RngSeed,
+    /// The optimizer evaluates the loss itself (descriptor tag `zeroth_order`): it gets the
+    /// problem's loss as its oracle and no gradients.
+    pub zeroth_order: bool,
+    /// Keep the iterate every this many steps (and the last); 0 keeps none.
+    pub record_every: u64,
+}
+
+impl MinimizeOptions {
+    /// `steps` steps at a constant `lr`, seed 0, first order, nothing recorded.
+    pub fn new(steps: u64, lr: f64) -> MinimizeOptions {
+        MinimizeOptions {
+            steps,
+            lr,
+            schedule: LrSchedule::Constant.into(),
+            seed: RngSeed::from_u64(0),
+            zeroth_order: false,
+            record_every: 0,
+        }
+    }
+}
+
+/// What [`minimize`] found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Minimized {
+    /// The final point: the evaluation point of averaging optimizers (Schedule-Free's `x`,
+    /// what PyTorch's `optimizer.eval()` gives), else the last iterate. Row-major.
+    pub x: Vec<f32>,
+    /// The loss at `x`.
+    pub loss: f64,
+    /// The loss at the start and after each step (at the evaluation point).
+    pub losses: Vec<f64>,
+    /// `(step, iterate)` every `record_every` steps and at the last step (training iterates,
+    /// as PyTorch's `param` holds them).
+    pub iterates: Vec<(u64, Vec<f32>)>,
+}
+
+/// Minimize `problem` from `start` with `optimizer` (one tensor of the problem's shape,
+/// named `x`).
+pub fn minimize(
+    optimizer: OptimizerBox,
+    problem: &Problem,
+    start: &[f32],
+    options: &MinimizeOptions,
+) -> Result<Minimized, OptimError> {
+    let n = problem.dim();
+    if start.len() != n {
+        return Err(OptimError::Length {
+            what: format!("the start of problem `{problem}`"),
+            expected: n,
+            got: start.len(),
+        });
+    }
+    let shape = problem.shape();
+    let mut driver = Driver::new(optimizer, &[("x", &shape)], options.lr, options.schedule)?
+        .with_seed(options.seed);
+    let mut x = start.to_vec();
+    let mut g = vec![0f32; n];
+    let mut eval = vec![0f32; n];
+    let mut at_eval = |driver: &mut Driver, x: &[f32]| -> Result<f64, OptimError> {
+        eval.copy_from_slice(x);
+        driver.evaluation_point(&mut [&mut eval])?;
+        Ok(problem.loss(&eval))
+    };
+    let mut losses = vec![at_eval(&mut driver, &x)?];
+    let mut iterates = Vec::new();
+    let oracle = |p: &[TensorRef<'_>]| -> Result<f64, RError> {
+        let v = p
+            .first()
+            .and_then(|t| t.as_f32())
+            .ok_or_else(|| RError::input("the loss oracle expects one aligned F32 tensor"))?;
+        Ok(problem.loss(v))
+    };
+    for t in 1..=options.steps {
+        if options.zeroth_order {
+            let mut params = [Param {
+                values: &mut x,
+                grads: None,
+            }];
+            driver.step_with_oracle(&mut params, &oracle)?;
+        } else {
+            problem.grad(&x, &mut g);
+            driver.step(&mut [Param::new(&mut x, &g)])?;
+        }
+        losses.push(at_eval(&mut driver, &x)?);
+        let every = options.record_every;
+        if every > 0 && (t % every == 0 || t == options.steps) {
+            iterates.push((t, x.clone()));
+        }
+    }
+    let mut out = x.clone();
+    driver.evaluation_point(&mut [&mut out])?;
+    let loss = problem.loss(&out);
+    Ok(Minimized {
+        x: out,
+        loss,
+        losses,
+        iterates,
+    })
 }
 
 #[cfg(test)]

@@ -241,3 +241,43 @@ fn groups_route_tensors_and_checkpoint_together() {
         .unwrap();
     assert!(e.to_string().contains("`b`"), "{e}");
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn adam() -> OptimizerBox {
+        let m = mosaic_plugin_optim_basic::plugin_module();
+        (m.new_optimizer())("adamw".into(), &ParamMap::new().with("amsgrad", true))
+            .into_result()
+            .unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// Any chunking of an elementwise optimizer's tensors gives the bits of one call.
+        #[test]
+        fn chunked_parallel_steps_equal_one_call(
+            n in 1usize..3000,
+            chunk in 1usize..700,
+            threads in 1usize..4,
+            salt in 0u64..1000,
+        ) {
+            let g: Vec<f32> = (0..n).map(|i| ((i as u64 * 31 + salt) as f32 * 0.11).sin()).collect();
+            let mut seq = Driver::new(adam(), &[("w", &[n as u64])], 0.01, LrSchedule::Constant).unwrap();
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let par = Parallelism { chunk, joint: false, elementwise: true };
+            let mut parallel = Driver::new(adam(), &[("w", &[n as u64])], 0.01, LrSchedule::Constant)
+                .unwrap()
+                .with_parallelism(par, Some(Arc::new(pool)));
+            let (mut a, mut b) = (vec![0.3f32; n], vec![0.3f32; n]);
+            for _ in 0..3 {
+                seq.step_flat(&mut a, &g).unwrap();
+                parallel.step_flat(&mut b, &g).unwrap();
+            }
+            prop_assert_eq!(bits(&[a]), bits(&[b]));
+            prop_assert!(seq.state() == parallel.state());
+        }
+    }
+}

@@ -105,7 +105,8 @@ fn global_params(algo: &AlgorithmDescriptor) -> ParamMap {
     sample_params(algo.params_in(ParamScope::Global))
 }
 
-fn values(n: usize, salt: u32) -> Vec<f32> {
+/// Deterministic values in [-1, 1), distinct per salt (shared by the suites).
+pub(crate) fn values(n: usize, salt: u32) -> Vec<f32> {
     (0..n)
         .map(|i| {
             let x = (i as u32).wrapping_mul(2_654_435_761).wrapping_add(salt) % 1000;
