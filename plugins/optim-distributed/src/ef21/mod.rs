@@ -35,7 +35,7 @@ pub fn descriptor() -> AlgorithmDescriptor {
         "ef21",
         "EF21 error feedback: g += C(grad - g), x -= lr g, with TopK/RandK/quantized compressors (Richtarik et al. 2021).",
     )
-    .param(ParamSpec::f64("lr", Some(1e-2), "Default learning rate γ.").min(0.0))
+    .param(ParamSpec::f64("lr", Some(1e-3), "Default learning rate γ (torch.optim.SGD's).").min(0.0))
     .param(ParamSpec::str(
         "compressor",
         Some("top_k"),
