@@ -204,6 +204,25 @@ fn main() {
             bytes: 28.0 * n as f64,
         });
     }
+    // 4-bit Adam's step time next to f32 Adam's (both 1 thread, same parameters).
+    {
+        let research = mosaic_plugin_optim_research::plugin_module();
+        let opt = optimizer(research, "adam4bit", &ParamMap::new());
+        let mut d = Driver::flat(opt, n, 1e-3, LrSchedule::Constant).expect("driver");
+        d.step_flat(&mut params, &grads).expect("step");
+        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        let t = median(
+            (0..repeats)
+                .map(|_| time(|| d.step_flat(&mut params, &grads).expect("step")))
+                .collect(),
+        );
+        let allocs = (ALLOCATIONS.load(Ordering::Relaxed) - before) / repeats as u64;
+        notes.push(format!(
+            "mosaic adam4bit step, 1 thread: {:.1} ms ({:.2}x f32 adam's), {allocs} allocations per step",
+            t * 1e3,
+            t / mosaic_adam
+        ));
+    }
     drop(params);
 
     // dfdx's own Adam on a tensor of the same size, and Mosaic's Adam through the adapter.
