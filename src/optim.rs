@@ -1,7 +1,9 @@
 //! Optimizers (feature `optim`): everything of [`mosaic_optim`], plus the built-in optimizer
 //! plugins (`optim-basic`: sgd, adam, adamw, rmsprop, adagrad, lion; `optim-research`: adamp,
-//! sgdp, frugal, soap, adam4bit, muon, schedulefree_adamw, ...) linked statically and built by
-//! name with [`optimizer`]. With feature `dfdx`, `mosaic::optim::dfdx::DfdxOptimizer` trains
+//! sgdp, frugal, soap, adam4bit, muon, schedulefree_adamw; `optim-distributed`: spsa, ef21,
+//! diloco) linked statically and built by name with [`optimizer`]. Several workers or replicas
+//! of one model: [`distributed`] (`Ef21`, `DiLoCo`, `ReplicaSet`), with the compressors and
+//! the SPSA rule of [`compress`] and [`spsa`]. With feature `dfdx`, `mosaic::optim::dfdx::DfdxOptimizer` trains
 //! dfdx models with them.
 //!
 //! ```
@@ -23,9 +25,34 @@
 //! # Ok(()) }
 //! ```
 
+//!
+//! Four zeroth-order replicas that exchange one byte per projected gradient and stay
+//! bit-identical:
+//!
+//! ```
+//! use mosaic::abi::RngSeed;
+//! use mosaic::optim::{distributed::ReplicaSet, spsa::Spsa};
+//!
+//! # fn main() -> Result<(), mosaic::Error> {
+//! let rule = Spsa { clip: 10.0, n_samples: 2, ..Spsa::default() };
+//! let mut replicas = ReplicaSet::new(rule, 4, &[1.0; 8], RngSeed::from_u64(7))?;
+//! for _ in 0..200 {
+//!     // Replica i's own loss: ½‖x − cᵢ‖².
+//!     replicas.step(0.05, |i, x| Ok(x.iter().map(|v| 0.5 * (f64::from(*v) - i as f64).powi(2)).sum()))?;
+//! }
+//! assert!(replicas.in_sync());
+//! assert_eq!(replicas.log()[0].1.len(), 4 * 2); // (seed, byte) messages per step
+//! # Ok(()) }
+//! ```
+
 use mosaic_abi::{Family, ParamMap};
 use mosaic_host::{HostError, Registry};
 pub use mosaic_optim::*;
+/// The communication layer's compressors (TopK, RandK, QSGD, identity) for
+/// [`distributed::Ef21`] and federated work.
+pub use mosaic_plugin_optim_distributed::compress;
+/// SPSA/MeZO with shared randomness: the rule [`distributed::ReplicaSet`] runs.
+pub use mosaic_plugin_optim_distributed::spsa;
 
 use crate::Error;
 
@@ -36,6 +63,7 @@ pub fn registry() -> Result<Registry, HostError> {
     for module in [
         mosaic_plugin_optim_basic::plugin_module(),
         mosaic_plugin_optim_research::plugin_module(),
+        mosaic_plugin_optim_distributed::plugin_module(),
     ] {
         reg.add_static(module)?;
     }

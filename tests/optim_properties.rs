@@ -45,3 +45,20 @@ fn optim_basic() {
 fn optim_research() {
     run(mosaic_plugin_optim_research::plugin_module(), |_, _| {});
 }
+
+#[test]
+fn optim_distributed() {
+    run(
+        mosaic_plugin_optim_distributed::plugin_module(),
+        |name, p| {
+            if name == "diloco" {
+                // The outer step every 500 inner steps (the paper's H) is rare in these runs.
+                p.params = mosaic_abi::ParamMap::new().with("inner_steps", 10i64);
+            }
+            if name == "ef21" {
+                // Top-1 of 6 coordinates per step: error feedback needs more steps than GD.
+                p.convergence_steps = 20_000;
+            }
+        },
+    );
+}

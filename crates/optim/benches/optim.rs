@@ -196,6 +196,26 @@ fn run<const N: usize>(repeats: usize, print: bool) {
             dfdx_adam.update(&mut t, &g).expect("dfdx adam")
         });
     }
+    // 4-bit Adam's step time next to f32 Adam's (both 1 thread, same parameters).
+    let adam4bit_line = {
+        let research = mosaic_plugin_optim_research::plugin_module();
+        let opt = optimizer(research, "adam4bit", &ParamMap::new());
+        let mut d = Driver::flat(opt, n, 1e-3, LrSchedule::Constant).expect("driver");
+        d.step_flat(&mut params, &grads).expect("step");
+        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        let t4 = median(
+            (0..repeats)
+                .map(|_| time(|| d.step_flat(&mut params, &grads).expect("step")))
+                .collect(),
+        );
+        let allocs = (ALLOCATIONS.load(Ordering::Relaxed) - before) / repeats as u64;
+        let mosaic_adam = median(times[3].clone());
+        format!(
+            "mosaic adam4bit step, 1 thread: {:.1} ms ({:.2}x f32 adam's), {allocs} allocations per step",
+            t4 * 1e3,
+            t4 / mosaic_adam
+        )
+    };
     drop((adam, adamw, adam_par, dfdx_adam, out));
 
     // The adapter on dfdx's tensor: Mosaic's Adam with a copy in and out of the scratch.
@@ -286,6 +306,7 @@ fn run<const N: usize>(repeats: usize, print: bool) {
             allocs[k] / repeats as u64
         );
     }
+    println!("{adam4bit_line}");
     println!();
     println!("optimizer state for {n} parameters");
     let f32_adam = memory[0].1 as f64;

@@ -15,11 +15,15 @@
 //! - `dfdx` (feature `dfdx`): train dfdx models with Mosaic optimizers.
 //! - [`torch`]: PyTorch's `float32` elementwise operations in its order of operations, the
 //!   building blocks the classic optimizers share; [`problems`]: the built-in test problems.
+//! - [`distributed`]: several workers or replicas of one model (EF21, DiLoCo, zeroth-order
+//!   replicas with shared randomness) and the compressors they communicate through;
+//!   [`Driver::evaluation_point`]: the point averaging optimizers evaluate (Schedule-Free).
 #![deny(missing_docs)]
 
 pub mod checkpoint;
 #[cfg(feature = "dfdx")]
 pub mod dfdx;
+pub mod distributed;
 mod driver;
 mod error;
 mod eval;

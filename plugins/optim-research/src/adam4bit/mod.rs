@@ -23,8 +23,9 @@ use mosaic_abi::{
 };
 use mosaic_tensor::DType;
 
-use crate::shared::params::{betas, count, non_negative};
-use crate::shared::torch::{debias, lerp, one_minus};
+use crate::shared::params::{betas_spec, count, eps_spec, lr_spec, maximize_spec};
+use mosaic_optim::hyper::{betas, non_negative};
+use mosaic_optim::torch::{bias_correction, lerp, scalar};
 
 pub mod quant;
 #[cfg(test)]
@@ -46,15 +47,12 @@ pub fn descriptor() -> AlgorithmDescriptor {
         "adam4bit",
         "Adam with block-wise 4-bit moments, zero-excluding second-moment map (Li et al. 2023).",
     )
-    .param(
-        ParamSpec::f64_list(
-            "betas",
-            Some(vec![0.9, 0.999]),
-            "Decay rates [β₁, β₂] of the moments.",
-        )
-        .range(0.0, 1.0),
-    )
-    .param(ParamSpec::f64("eps", Some(1e-8), "Term added to the denominator.").min(0.0))
+    .param(lr_spec(1e-3))
+    .param(betas_spec(
+        [0.9, 0.999],
+        "Decay rates [β₁, β₂] of the moments.",
+    ))
+    .param(eps_spec(1e-8))
     .param(ParamSpec::f64("weight_decay", Some(0.0), "Decoupled weight decay λ.").min(0.0))
     .param(
         ParamSpec::i64(
@@ -64,11 +62,7 @@ pub fn descriptor() -> AlgorithmDescriptor {
         )
         .range(1.0, 65536.0),
     )
-    .param(ParamSpec::bool(
-        "maximize",
-        Some(false),
-        "Maximise the objective instead of minimising it.",
-    ))
+    .param(maximize_spec())
 }
 
 /// 4-bit Adam's hyper-parameters (the learning rate arrives per step).
@@ -166,9 +160,9 @@ impl Adam4bit {
             quant::linear_map_without_zero(),
         );
         let (beta1, beta2) = self.betas;
-        let (w1, b2, w2) = (one_minus(beta1), beta2 as f32, one_minus(beta2));
-        let bias2_sqrt = debias(beta2, step).sqrt() as f32;
-        let alpha = (-lr / debias(beta1, step)) as f32;
+        let (w1, b2, w2) = (scalar(1.0 - beta1), beta2 as f32, scalar(1.0 - beta2));
+        let bias2_sqrt = bias_correction(beta2, step).sqrt() as f32;
+        let alpha = (-lr / bias_correction(beta1, step)) as f32;
         let decay = (1.0 - lr * self.weight_decay) as f32;
         let sign = if self.maximize { -1.0 } else { 1.0 };
         let bs = self.block_size;

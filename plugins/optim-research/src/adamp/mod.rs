@@ -18,13 +18,12 @@
 //! `weight_decouple = false` adds `λ w` to the gradient before the moments (plain L2);
 //! pytorch-optimizer 4.1 applies it after the moments are formed, where it has no effect.
 
-use mosaic_abi::{
-    AlgorithmDescriptor, Family, OptimStep, Optimizer, ParamMap, ParamSpec, RError, StateSpec,
-};
+use mosaic_abi::{AlgorithmDescriptor, Family, OptimStep, Optimizer, ParamMap, RError, StateSpec};
 
-use crate::shared::params::{betas, non_negative};
-use crate::shared::projection::{apply_projected, channels, scale_invariant_view};
-use crate::shared::torch::{debias, lerp, one_minus};
+use crate::shared::params::{betas_spec, eps_spec, lr_spec, maximize_spec};
+use crate::shared::projection::{self, apply_projected, channels, scale_invariant_view};
+use mosaic_optim::hyper::{betas, non_negative};
+use mosaic_optim::torch::{bias_correction, lerp, scalar};
 
 #[cfg(test)]
 mod tests;
@@ -36,57 +35,19 @@ pub const EXP_AVG_SQ: &str = "exp_avg_sq";
 
 /// The descriptor of `adamp`: its parameters and defaults (pytorch-optimizer's).
 pub fn descriptor() -> AlgorithmDescriptor {
-    AlgorithmDescriptor::new(
+    let d = AlgorithmDescriptor::new(
         Family::Optim,
         "adamp",
         "AdamP: Adam without the radial update on scale-invariant weights (Heo et al. 2021).",
     )
-    .param(
-        ParamSpec::f64_list(
-            "betas",
-            Some(vec![0.9, 0.999]),
-            "Decay rates [β₁, β₂] of the moments.",
-        )
-        .range(0.0, 1.0),
-    )
-    .param(ParamSpec::f64("weight_decay", Some(0.0), "Weight decay λ.").min(0.0))
-    .param(ParamSpec::bool(
-        "weight_decouple",
-        Some(true),
-        "Decoupled weight decay (AdamW style); false adds λw to the gradient.",
-    ))
-    .param(ParamSpec::bool(
-        "fixed_decay",
-        Some(false),
-        "Decoupled decay not scaled by the learning rate.",
-    ))
-    .param(
-        ParamSpec::f64(
-            "delta",
-            Some(0.1),
-            "Cosine threshold δ of the scale-invariance test (δ/√d).",
-        )
-        .min(0.0),
-    )
-    .param(
-        ParamSpec::f64(
-            "wd_ratio",
-            Some(0.1),
-            "Relative weight decay on projected (scale-invariant) weights.",
-        )
-        .range(0.0, 1.0),
-    )
-    .param(ParamSpec::bool(
-        "nesterov",
-        Some(false),
-        "Nesterov momentum.",
-    ))
-    .param(ParamSpec::f64("eps", Some(1e-8), "Term added to the denominator.").min(0.0))
-    .param(ParamSpec::bool(
-        "maximize",
-        Some(false),
-        "Maximise the objective instead of minimising it.",
-    ))
+    .param(lr_spec(1e-3))
+    .param(betas_spec(
+        [0.9, 0.999],
+        "Decay rates [β₁, β₂] of the moments.",
+    ));
+    projection::add_specs(d)
+        .param(eps_spec(1e-8))
+        .param(maximize_spec())
 }
 
 /// AdamP's hyper-parameters (the learning rate arrives per step).
@@ -165,7 +126,7 @@ impl AdamP {
         lr: f64,
     ) {
         let (beta1, beta2) = self.betas;
-        let (w1, b2, w2) = (one_minus(beta1), beta2 as f32, one_minus(beta2));
+        let (w1, b2, w2) = (scalar(1.0 - beta1), beta2 as f32, scalar(1.0 - beta2));
         let l2 = if self.weight_decouple {
             0.0
         } else {
@@ -181,8 +142,8 @@ impl AdamP {
             exp_avg[i] = lerp(exp_avg[i], g, w1);
             exp_avg_sq[i] = exp_avg_sq[i] * b2 + w2 * g * g;
         }
-        let bias2_sqrt = debias(beta2, step).sqrt() as f32;
-        let step_size = lr / debias(beta1, step);
+        let bias2_sqrt = bias_correction(beta2, step).sqrt() as f32;
+        let step_size = lr / bias_correction(beta1, step);
         let (eps, nesterov) = (self.eps, self.nesterov);
         let update = |i: usize, w: f32| {
             let inv = (1.0 / (exp_avg_sq[i].sqrt() + eps)) * bias2_sqrt;
@@ -194,12 +155,11 @@ impl AdamP {
         };
         let view = scale_invariant_view(params, grads, channels, self.delta, self.eps);
         let ratio = if view.is_some() { self.wd_ratio } else { 1.0 };
-        let decay = if self.weight_decouple && self.weight_decay != 0.0 {
-            let scale = if self.fixed_decay { 1.0 } else { lr };
-            (1.0 - self.weight_decay * scale * ratio) as f32
-        } else {
-            1.0
-        };
+        let decay = projection::decay_factor(
+            (self.weight_decay, self.weight_decouple, self.fixed_decay),
+            lr,
+            ratio,
+        );
         let alpha = -step_size as f32;
         apply_projected(params, view, self.eps, update, |w, u| {
             if decay != 1.0 {

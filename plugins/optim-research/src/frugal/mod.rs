@@ -27,8 +27,9 @@ use mosaic_abi::{
 use mosaic_tensor::DType;
 
 use crate::shared::matrix::{gemm, Op};
-use crate::shared::params::{betas, choice, count, non_negative};
+use crate::shared::params::{betas_spec, choice, count, lr_spec};
 use crate::shared::torch::sign;
+use mosaic_optim::hyper::{betas, non_negative};
 
 pub mod projector;
 #[cfg(test)]
@@ -65,14 +66,8 @@ pub fn descriptor() -> AlgorithmDescriptor {
         "frugal",
         "FRUGAL: Adam on a gradient subspace, signSGD on the rest (Zmushko et al. 2024).",
     )
-    .param(
-        ParamSpec::f64_list(
-            "betas",
-            Some(vec![0.9, 0.999]),
-            "Adam's decay rates [β₁, β₂].",
-        )
-        .range(0.0, 1.0),
-    )
+    .param(lr_spec(1e-3))
+    .param(betas_spec([0.9, 0.999], "Adam's decay rates [β₁, β₂]."))
     .param(ParamSpec::f64("eps", Some(1e-8), "Adam's denominator term.").min(0.0))
     .param(ParamSpec::f64("weight_decay", Some(0.01), "Decoupled weight decay λ.").min(0.0))
     .param(ParamSpec::bool(

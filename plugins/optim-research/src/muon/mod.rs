@@ -29,8 +29,9 @@ use mosaic_abi::{
 };
 
 use crate::shared::matrix::{gemm, norm, Op};
-use crate::shared::params::{betas, choice, count, non_negative};
-use crate::shared::torch::{debias, lerp, one_minus};
+use crate::shared::params::{choice, count, lr_spec, maximize_spec};
+use mosaic_optim::hyper::{betas, non_negative};
+use mosaic_optim::torch::{bias_correction, lerp, scalar};
 
 #[cfg(test)]
 mod tests;
@@ -94,6 +95,7 @@ pub fn descriptor() -> AlgorithmDescriptor {
         "muon",
         "Muon: momentum orthogonalized by Newton-Schulz iterations, for matrices (Jordan et al. 2024).",
     )
+    .param(lr_spec(2e-2))
     .param(ParamSpec::f64("momentum", Some(0.95), "Momentum factor μ in [0, 1).").range(0.0, 1.0))
     .param(ParamSpec::f64("weight_decay", Some(0.0), "Weight decay λ.").min(0.0))
     .param(ParamSpec::bool(
@@ -128,11 +130,7 @@ pub fn descriptor() -> AlgorithmDescriptor {
     )
     .param(ParamSpec::f64("adamw_wd", Some(0.0), "AdamW weight decay (use_muon = false).").min(0.0))
     .param(ParamSpec::f64("adamw_eps", Some(1e-10), "AdamW denominator term (use_muon = false).").min(0.0))
-    .param(ParamSpec::bool(
-        "maximize",
-        Some(false),
-        "Maximise the objective instead of minimising it.",
-    ))
+    .param(maximize_spec())
 }
 
 /// Muon's hyper-parameters (the learning rate arrives per step).
@@ -301,7 +299,7 @@ impl Muon {
             grads.iter_mut().for_each(|g| *g = -*g);
         }
         self.decay(params, grads, self.weight_decay, lr);
-        let (keep, mu) = (one_minus(self.momentum), self.momentum as f32);
+        let (keep, mu) = (scalar(1.0 - self.momentum), self.momentum as f32);
         for (b, g) in momentum_buffer.iter_mut().zip(grads.iter_mut()) {
             *b = lerp(*b, *g, keep);
             if self.nesterov {
@@ -331,9 +329,9 @@ impl Muon {
         }
         self.decay(params, grads, self.adamw_wd, lr);
         let (beta1, beta2) = self.adamw_betas;
-        let (w1, w2) = (one_minus(beta1), one_minus(beta2));
-        let bias2_sqrt = debias(beta2, step).sqrt() as f32;
-        let alpha = (-lr / debias(beta1, step)) as f32;
+        let (w1, w2) = (scalar(1.0 - beta1), scalar(1.0 - beta2));
+        let bias2_sqrt = bias_correction(beta2, step).sqrt() as f32;
+        let alpha = (-lr / bias_correction(beta1, step)) as f32;
         for i in 0..params.len() {
             let g = grads[i];
             exp_avg[i] = lerp(exp_avg[i], g, w1);

@@ -24,8 +24,9 @@ use mosaic_abi::{
     ScalarKind, StateSpec,
 };
 
-use crate::shared::params::{betas, count, finite, non_negative};
-use crate::shared::torch::{debias, lerp};
+use crate::shared::params::{betas_spec, count, eps_spec, lr_spec, maximize_spec};
+use mosaic_optim::hyper::{betas, finite, non_negative};
+use mosaic_optim::torch::{bias_correction, lerp};
 
 #[cfg(test)]
 mod tests;
@@ -48,14 +49,8 @@ pub fn descriptor() -> AlgorithmDescriptor {
         "schedulefree_adamw",
         "Schedule-Free AdamW: interpolation and iterate averaging instead of a schedule (Defazio et al. 2024).",
     )
-    .param(
-        ParamSpec::f64_list(
-            "betas",
-            Some(vec![0.9, 0.999]),
-            "[β₁, β₂]: interpolation coefficient and second-moment decay.",
-        )
-        .range(0.0, 1.0),
-    )
+    .param(lr_spec(2.5e-3))
+    .param(betas_spec([0.9, 0.999], "[β₁, β₂]: interpolation coefficient and second-moment decay."))
     .param(ParamSpec::f64("weight_decay", Some(0.0), "Weight decay λ (added to the normalised gradient).").min(0.0))
     .param(ParamSpec::f64("r", Some(0.0), "Exponent of the polynomial step weighting of the average."))
     .param(ParamSpec::f64(
@@ -70,12 +65,8 @@ pub fn descriptor() -> AlgorithmDescriptor {
         "Coefficient C of the decoupled averaging weight (0: standard averaging).",
     ).min(0.0))
     .param(ParamSpec::bool("ams_bound", Some(false), "Bound the denominator by the running maximum of v."))
-    .param(ParamSpec::f64("eps", Some(1e-8), "Term added to the denominator.").min(0.0))
-    .param(ParamSpec::bool(
-        "maximize",
-        Some(false),
-        "Maximise the objective instead of minimising it.",
-    ))
+    .param(eps_spec(1e-8))
+    .param(maximize_spec())
 }
 
 /// Schedule-Free AdamW's hyper-parameters (the learning rate arrives per step).
@@ -181,7 +172,7 @@ impl ScheduleFreeAdamW {
         } else {
             1.0
         };
-        let bias2 = debias(beta2, step) as f32;
+        let bias2 = bias_correction(beta2, step) as f32;
         let lr_t = lr * schedule;
         *lr_max = lr_t.max(*lr_max);
         let weight = (step as f64).powf(self.r) * lr_max.powf(self.weight_lr_power);

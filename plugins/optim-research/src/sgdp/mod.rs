@@ -21,8 +21,9 @@ use mosaic_abi::{
     AlgorithmDescriptor, Family, OptimStep, Optimizer, ParamMap, ParamSpec, RError, StateSpec,
 };
 
-use crate::shared::params::{finite, non_negative};
-use crate::shared::projection::{apply_projected, channels, scale_invariant_view};
+use crate::shared::params::{lr_spec, maximize_spec};
+use crate::shared::projection::{self, apply_projected, channels, scale_invariant_view};
+use mosaic_optim::hyper::{finite, non_negative};
 
 #[cfg(test)]
 mod tests;
@@ -32,62 +33,28 @@ pub const MOMENTUM: &str = "momentum";
 
 /// The descriptor of `sgdp`: its parameters and defaults (pytorch-optimizer's).
 pub fn descriptor() -> AlgorithmDescriptor {
-    AlgorithmDescriptor::new(
+    let d = AlgorithmDescriptor::new(
         Family::Optim,
         "sgdp",
         "SGDP: SGD without the radial update on scale-invariant weights (Heo et al. 2021).",
     )
+    .param(lr_spec(1e-3))
     .param(ParamSpec::f64("momentum", Some(0.0), "Momentum factor μ in [0, 1).").range(0.0, 1.0))
     .param(ParamSpec::f64(
         "dampening",
         Some(0.0),
         "Dampening τ of the momentum update.",
-    ))
-    .param(ParamSpec::f64("weight_decay", Some(0.0), "Weight decay λ.").min(0.0))
-    .param(ParamSpec::bool(
-        "weight_decouple",
-        Some(true),
-        "Decoupled weight decay; false adds λw to the gradient.",
-    ))
-    .param(ParamSpec::bool(
-        "fixed_decay",
-        Some(false),
-        "Decoupled decay not scaled by the learning rate.",
-    ))
-    .param(
-        ParamSpec::f64(
-            "delta",
-            Some(0.1),
-            "Cosine threshold δ of the scale-invariance test (δ/√d).",
+    ));
+    projection::add_specs(d)
+        .param(
+            ParamSpec::f64(
+                "eps",
+                Some(1e-8),
+                "Term guarding the norms of the cosine test.",
+            )
+            .min(0.0),
         )
-        .min(0.0),
-    )
-    .param(
-        ParamSpec::f64(
-            "wd_ratio",
-            Some(0.1),
-            "Relative weight decay on projected (scale-invariant) weights.",
-        )
-        .range(0.0, 1.0),
-    )
-    .param(ParamSpec::bool(
-        "nesterov",
-        Some(false),
-        "Nesterov momentum.",
-    ))
-    .param(
-        ParamSpec::f64(
-            "eps",
-            Some(1e-8),
-            "Term guarding the norms of the cosine test.",
-        )
-        .min(0.0),
-    )
-    .param(ParamSpec::bool(
-        "maximize",
-        Some(false),
-        "Maximise the objective instead of minimising it.",
-    ))
+        .param(maximize_spec())
 }
 
 /// SGDP's hyper-parameters (the learning rate arrives per step).
@@ -190,12 +157,11 @@ impl Sgdp {
         };
         let view = scale_invariant_view(params, grads, channels, self.delta, self.eps);
         let ratio = if view.is_some() { self.wd_ratio } else { 1.0 } / (1.0 - self.momentum);
-        let decay = if self.weight_decouple && self.weight_decay != 0.0 {
-            let scale = if self.fixed_decay { 1.0 } else { lr };
-            (1.0 - self.weight_decay * scale * ratio) as f32
-        } else {
-            1.0
-        };
+        let decay = projection::decay_factor(
+            (self.weight_decay, self.weight_decouple, self.fixed_decay),
+            lr,
+            ratio,
+        );
         let alpha = -lr as f32;
         apply_projected(params, view, self.eps, update, |w, u| {
             if decay != 1.0 {

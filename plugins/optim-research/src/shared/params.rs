@@ -1,47 +1,7 @@
-//! Reading typed hyper-parameters out of a resolved [`ParamMap`]; errors name the parameter.
+//! Hyper-parameter readers beyond [`mosaic_optim::hyper`] (counts, string choices); errors
+//! name the parameter.
 
-use mosaic_abi::{ParamMap, RError};
-
-/// A finite real.
-pub fn finite(p: &ParamMap, name: &str) -> Result<f64, RError> {
-    let v = p.f64(name)?;
-    if !v.is_finite() {
-        return Err(RError::param(name, format!("must be finite, got {v}")));
-    }
-    Ok(v)
-}
-
-/// A finite real `>= 0`.
-pub fn non_negative(p: &ParamMap, name: &str) -> Result<f64, RError> {
-    let v = finite(p, name)?;
-    if v < 0.0 {
-        return Err(RError::param(name, format!("must be >= 0, got {v}")));
-    }
-    Ok(v)
-}
-
-/// A pair of decay rates `[beta1, beta2]`, each in `[0, 1)`.
-pub fn betas(p: &ParamMap, name: &str) -> Result<(f64, f64), RError> {
-    let v = p.f64_list(name)?;
-    if v.len() != 2 {
-        return Err(RError::param(
-            name,
-            format!(
-                "expected two values [beta1, beta2], got {} ({v:?})",
-                v.len()
-            ),
-        ));
-    }
-    for (i, b) in v.iter().enumerate() {
-        if !(0.0..1.0).contains(b) {
-            return Err(RError::param(
-                name,
-                format!("beta{} must be in [0, 1), got {b}", i + 1),
-            ));
-        }
-    }
-    Ok((v[0], v[1]))
-}
+use mosaic_abi::{ParamMap, ParamSpec, RError};
 
 /// An integer `>= min`, as `usize`.
 pub fn count(p: &ParamMap, name: &str, min: i64) -> Result<usize, RError> {
@@ -65,4 +25,28 @@ pub fn choice<'a>(p: &'a ParamMap, name: &str, allowed: &[&str]) -> Result<&'a s
         ));
     }
     Ok(v)
+}
+
+/// The default learning rate every optimizer declares (the CLI's `--lr` default).
+pub fn lr_spec(default: f64) -> ParamSpec {
+    ParamSpec::f64("lr", Some(default), "Default learning rate γ.").min(0.0)
+}
+
+/// `betas`, two decay rates in `[0, 1)`.
+pub fn betas_spec(default: [f64; 2], doc: &str) -> ParamSpec {
+    ParamSpec::f64_list("betas", Some(default.to_vec()), doc).range(0.0, 1.0)
+}
+
+/// `eps`, the term added to a denominator.
+pub fn eps_spec(default: f64) -> ParamSpec {
+    ParamSpec::f64("eps", Some(default), "Term added to the denominator.").min(0.0)
+}
+
+/// `maximize`.
+pub fn maximize_spec() -> ParamSpec {
+    ParamSpec::bool(
+        "maximize",
+        Some(false),
+        "Maximise the objective instead of minimising it.",
+    )
 }

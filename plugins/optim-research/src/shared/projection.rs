@@ -9,6 +9,56 @@
 //! pytorch-optimizer, and the weight decay of that step is scaled by `wd_ratio`.
 //! One-dimensional groups (biases, gains) are never projected.
 
+use mosaic_abi::{AlgorithmDescriptor, ParamSpec};
+
+/// Add the parameters AdamP and SGDP share: weight decay (and how it is applied), the test's
+/// threshold, the decay ratio on projected weights, Nesterov momentum.
+pub fn add_specs(d: AlgorithmDescriptor) -> AlgorithmDescriptor {
+    [
+        ParamSpec::f64("weight_decay", Some(0.0), "Weight decay λ.").min(0.0),
+        ParamSpec::bool(
+            "weight_decouple",
+            Some(true),
+            "Decoupled weight decay; false adds λw to the gradient.",
+        ),
+        ParamSpec::bool(
+            "fixed_decay",
+            Some(false),
+            "Decoupled decay not scaled by the learning rate.",
+        ),
+        ParamSpec::f64(
+            "delta",
+            Some(0.1),
+            "Cosine threshold δ of the scale-invariance test (δ/√d).",
+        )
+        .min(0.0),
+        ParamSpec::f64(
+            "wd_ratio",
+            Some(0.1),
+            "Relative weight decay on projected (scale-invariant) weights.",
+        )
+        .range(0.0, 1.0),
+        ParamSpec::bool("nesterov", Some(false), "Nesterov momentum."),
+    ]
+    .into_iter()
+    .fold(d, AlgorithmDescriptor::param)
+}
+
+/// The multiplicative decay of a step: `1 − λ·γ·ratio` for decoupled decay (`1 − λ·ratio`
+/// with `fixed_decay`), else 1. `(λ, weight_decouple, fixed_decay)`.
+pub fn decay_factor(
+    (weight_decay, decouple, fixed): (f64, bool, bool),
+    lr: f64,
+    ratio: f64,
+) -> f32 {
+    if decouple && weight_decay != 0.0 {
+        let scale = if fixed { 1.0 } else { lr };
+        (1.0 - weight_decay * scale * ratio) as f32
+    } else {
+        1.0
+    }
+}
+
 /// The output channels of a weight of `shape` (its first dimension), or `None` for a
 /// one-dimensional weight, which is never projected.
 pub fn channels(shape: &[u64]) -> Option<usize> {

@@ -31,8 +31,9 @@ use mosaic_abi::{
 };
 
 use crate::shared::matrix::{eigenvectors_descending, gemm, qr_q, transpose, Op};
-use crate::shared::params::{betas, count, finite, non_negative};
-use crate::shared::torch::{debias, lerp, one_minus};
+use crate::shared::params::{betas_spec, count, eps_spec, lr_spec, maximize_spec};
+use mosaic_optim::hyper::{betas, finite, non_negative};
+use mosaic_optim::torch::{bias_correction, lerp, scalar};
 
 #[cfg(test)]
 mod tests;
@@ -49,14 +50,11 @@ pub fn descriptor() -> AlgorithmDescriptor {
         "soap",
         "SOAP: Adam in the eigenbasis of Shampoo's preconditioner (Vyas et al. 2024).",
     )
-    .param(
-        ParamSpec::f64_list(
-            "betas",
-            Some(vec![0.95, 0.95]),
-            "Decay rates [β₁, β₂] of the moments.",
-        )
-        .range(0.0, 1.0),
-    )
+    .param(lr_spec(3e-3))
+    .param(betas_spec(
+        [0.95, 0.95],
+        "Decay rates [β₁, β₂] of the moments.",
+    ))
     .param(ParamSpec::f64(
         "shampoo_beta",
         Some(-1.0),
@@ -94,12 +92,8 @@ pub fn descriptor() -> AlgorithmDescriptor {
         Some(false),
         "Divide the update by its root mean square.",
     ))
-    .param(ParamSpec::f64("eps", Some(1e-8), "Term added to the denominator.").min(0.0))
-    .param(ParamSpec::bool(
-        "maximize",
-        Some(false),
-        "Maximise the objective instead of minimising it.",
-    ))
+    .param(eps_spec(1e-8))
+    .param(maximize_spec())
 }
 
 /// SOAP's hyper-parameters (the learning rate arrives per step).
@@ -251,7 +245,7 @@ impl Soap {
         initialized: bool,
         lr: f64,
     ) -> Result<(), RError> {
-        let sb = one_minus(self.shampoo_beta());
+        let sb = scalar(1.0 - self.shampoo_beta());
         if !initialized {
             // Decompose first, write after: an error leaves the state untouched.
             let mut fresh = Vec::with_capacity(stats.len());
@@ -282,7 +276,7 @@ impl Soap {
         let s = step - 1;
         let mut step_size = lr;
         if self.correct_bias {
-            step_size *= debias(beta2, s).sqrt() / debias(beta1, s);
+            step_size *= bias_correction(beta2, s).sqrt() / bias_correction(beta1, s);
         }
         let g: Vec<f32> = if self.maximize {
             grads.iter().map(|x| -x).collect()
@@ -291,7 +285,7 @@ impl Soap {
         };
         let views: Vec<Option<&[f32]>> = bases.iter().map(|b| b.as_deref()).collect();
         let gp = project(&g, dims, &views, true);
-        let (w1, w2) = (one_minus(beta1), one_minus(beta2));
+        let (w1, w2) = (scalar(1.0 - beta1), scalar(1.0 - beta2));
         for i in 0..g.len() {
             exp_avg[i] = lerp(exp_avg[i], g[i], w1);
             exp_avg_sq[i] = lerp(exp_avg_sq[i], gp[i] * gp[i], w2);
