@@ -128,13 +128,14 @@ fn run_sgd(reg: &Registry) -> Vec<u32> {
 
 fn run_laplace(reg: &Registry) -> Vec<u64> {
     let mech = reg
-        .mechanism("laplace", &ParamMap::new().with("scale", 2.0))
+        .mechanism("laplace", &ParamMap::new().with("epsilon", 0.5))
         .unwrap();
     let values: Vec<f64> = (0..2000).map(|i| (i % 10) as f64).collect();
-    let noisy = mech
+    let out = mech
         .release(RSlice::from_slice(&values), 1.0, RngSeed::from_u64(11))
         .into_result()
         .unwrap();
+    let noisy = out.values().expect("laplace releases values");
     let mean_abs: f64 = noisy
         .iter()
         .zip(&values)
@@ -293,10 +294,10 @@ fn every_built_plugin_passes_conformance_as_a_library() {
 fn parameters_are_validated_by_the_host_with_the_name() {
     let reg = dynamic();
     let err = reg
-        .mechanism("laplace", &ParamMap::new().with("scale", -1.0))
+        .mechanism("laplace", &ParamMap::new().with("epsilon", -1.0))
         .err()
         .unwrap();
-    assert!(err.to_string().contains("`scale`"), "{err}");
+    assert!(err.to_string().contains("`epsilon`"), "{err}");
     let err = reg
         .optimizer("sgd", &ParamMap::new().with("momentun", 0.9))
         .err()

@@ -315,6 +315,17 @@ fn bench(rest: &[String]) -> Result<()> {
         Some(name) if name == "merge" => {
             cmd.args(["-p", "mosaic-cli", "--bench", "merge"]);
         }
+        // Exact Gaussian noise, with the rayon variant (mosaic-dp's `parallel` feature).
+        Some(name) if name == "dp-noise" => {
+            cmd.args([
+                "-p",
+                "mosaic-dp",
+                "--features",
+                "parallel",
+                "--bench",
+                "dp-noise",
+            ]);
+        }
         Some(name) => {
             cmd.args(["--workspace", "--bench", name]);
         }

@@ -4,6 +4,7 @@
 //! folders, in `MOSAIC_PLUGIN_PATH`, and in the `plugins` folder next to this executable.
 
 mod demo;
+mod dp;
 mod lora;
 mod merge;
 mod plugins;
@@ -56,6 +57,9 @@ enum Command {
     Merge(merge::MergeArgs),
     /// Extract a PEFT LoRA adapter from a fine-tune: truncated SVD of each weight delta.
     ExtractLora(lora::LoraArgs),
+    /// Central differential privacy: `mosaic dp release ...`.
+    #[command(subcommand)]
+    Dp(dp::DpCommand),
     /// Run the first algorithm of each family on generated data and print one line each.
     Demo {
         #[command(flatten)]
@@ -75,6 +79,7 @@ fn main() -> ExitCode {
             .and_then(|reg| plugins::list(&reg, json, verbose)),
         Command::Merge(args) => merge::run(args),
         Command::ExtractLora(args) => lora::run(args),
+        Command::Dp(command) => dp::run(command),
         Command::Demo { plugins } => plugins.registry().and_then(|reg| demo::run(&reg)),
     };
     match result {

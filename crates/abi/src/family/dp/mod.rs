@@ -12,4 +12,4 @@ pub mod mechanism;
 
 pub use accountant::{accountant_into_ffi, Accountant, AccountantBox, AccountantFfi};
 pub use event::{PrivacyEvent, Sampling};
-pub use mechanism::{mechanism_into_ffi, Mechanism, MechanismBox, MechanismFfi};
+pub use mechanism::{mechanism_into_ffi, Mechanism, MechanismBox, MechanismFfi, Output};
