@@ -15,6 +15,15 @@ pub enum DpCommand {
     Release(release::ReleaseArgs),
 }
 
+impl DpCommand {
+    /// Whether the command prints JSON (so its errors are JSON too).
+    pub fn json(&self) -> bool {
+        match self {
+            DpCommand::Release(a) => a.json,
+        }
+    }
+}
+
 /// Run a `mosaic dp` subcommand.
 pub fn run(command: DpCommand) -> anyhow::Result<()> {
     match command {

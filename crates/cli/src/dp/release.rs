@@ -9,13 +9,14 @@
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Args;
 use mosaic_abi::{Family, Output, ParamMap, ParamValue, PrivacyEvent, Sampling};
 use mosaic_dp::{Release, FIXED_SEED_WARNING};
 use serde_json::{json, Value};
 
-use crate::PluginArgs;
+use crate::error::{bad_option, input, ResultExt};
+use crate::{output, PluginArgs};
 
 /// Arguments of `mosaic dp release`.
 #[derive(Args, Debug)]
@@ -55,7 +56,7 @@ pub struct ReleaseArgs {
     plugins: PluginArgs,
     /// One JSON object on stdout.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
 }
 
 /// One number read from the input, with the line it came from.
@@ -66,13 +67,11 @@ struct Numbers {
 
 fn parse_number(text: &str, line: usize, what: &str) -> Result<f64> {
     let t = text.trim();
-    let v: f64 = t
-        .parse()
-        .map_err(|_| anyhow!("input line {line}: {what}`{t}` is not a number"))?;
-    if !v.is_finite() {
-        bail!("input line {line}: {what}`{t}` is not a finite number");
+    match t.parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        Ok(_) => Err(input(format!("{what}`{t}` is not a finite number"))).line(line),
+        Err(_) => Err(input(format!("{what}`{t}` is not a number"))).line(line),
     }
-    Ok(v)
 }
 
 /// Numbers, one per non-blank line.
@@ -105,10 +104,15 @@ fn read_column(text: &str, column: &str) -> Result<Numbers> {
         Some(i) => i,
         None => match column.parse::<usize>() {
             Ok(p) if p >= 1 && p <= names.len() => p - 1,
-            _ => bail!(
-                "--column {column}: no such column (the header has: {})",
-                names.join(", ")
-            ),
+            _ => {
+                return Err(bad_option(
+                    "--column",
+                    format!(
+                        "{column}: no such column (the header has: {})",
+                        names.join(", ")
+                    ),
+                ))
+            }
         },
     };
     let mut n = Numbers {
@@ -119,14 +123,11 @@ fn read_column(text: &str, column: &str) -> Result<Numbers> {
         if line.trim().is_empty() {
             continue;
         }
-        let field = line.split(',').nth(index).ok_or_else(|| {
-            anyhow!(
-                "input line {}: no column {} (`{}`)",
-                i + 1,
-                index + 1,
-                names[index]
-            )
-        })?;
+        let field = line
+            .split(',')
+            .nth(index)
+            .ok_or_else(|| input(format!("no column {} (`{}`)", index + 1, names[index])));
+        let field = field.line(i + 1)?;
         n.values.push(parse_number(
             field.trim_matches('"'),
             i + 1,
@@ -141,7 +142,7 @@ fn read_column(text: &str, column: &str) -> Result<Numbers> {
 fn parse_param(kv: &str) -> Result<(String, ParamValue)> {
     let (k, v) = kv
         .split_once('=')
-        .ok_or_else(|| anyhow!("--param {kv}: expected KEY=VALUE"))?;
+        .ok_or_else(|| bad_option("--param", format!("{kv}: expected KEY=VALUE")))?;
     let v = v.trim();
     let value = if let Ok(i) = v.parse::<i64>() {
         ParamValue::I64(i)
@@ -155,19 +156,17 @@ fn parse_param(kv: &str) -> Result<(String, ParamValue)> {
     Ok((k.trim().to_string(), value))
 }
 
-/// A plugin error that names `index N` gets the input line of that value appended.
-fn with_line(message: &str, lines: &[usize]) -> String {
-    let Some(at) = message.find("index ") else {
-        return message.to_string();
-    };
+/// The input line of the value a plugin error names by `index N`, if any.
+fn line_of(message: &str, lines: &[usize]) -> Option<usize> {
+    let at = message.find("index ")?;
     let digits: String = message[at + 6..]
         .chars()
         .take_while(|c| c.is_ascii_digit())
         .collect();
-    match digits.parse::<usize>().ok().and_then(|i| lines.get(i)) {
-        Some(line) => format!("{message} (input line {line})"),
-        None => message.to_string(),
-    }
+    digits
+        .parse::<usize>()
+        .ok()
+        .and_then(|i| lines.get(i).copied())
 }
 
 fn sampling_json(s: &Sampling) -> Value {
@@ -233,10 +232,7 @@ fn output_json(o: &Output) -> Value {
 pub fn run(args: ReleaseArgs) -> Result<()> {
     let mut text = String::new();
     match &args.input {
-        Some(path) => {
-            text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?
-        }
+        Some(path) => text = std::fs::read_to_string(path).file(path)?,
         None => {
             std::io::stdin()
                 .lock()
@@ -245,11 +241,17 @@ pub fn run(args: ReleaseArgs) -> Result<()> {
         }
     }
     let numbers = match &args.column {
-        Some(c) => read_column(&text, c)?,
-        None => read_lines(&text)?,
+        Some(c) => read_column(&text, c),
+        None => read_lines(&text),
+    };
+    let numbers = match &args.input {
+        Some(path) => numbers.file(path)?,
+        None => numbers?,
     };
     if numbers.values.is_empty() {
-        bail!("no numbers on the input (one per line, or a CSV column with --column)");
+        return Err(input(
+            "no numbers on the input (one per line, or a CSV column with --column)",
+        ));
     }
     let mut params = ParamMap::new().with("epsilon", args.epsilon);
     if let Some(d) = args.delta {
@@ -270,9 +272,17 @@ pub fn run(args: ReleaseArgs) -> Result<()> {
     }
     let released = release
         .release(&numbers.values, args.sensitivity)
-        .map_err(|e| anyhow!("{}", with_line(&e.to_string(), &numbers.lines)))?;
+        .or_else(|e| {
+            // A value the plugin refuses is named by index: add its input line.
+            let line = line_of(&e.to_string(), &numbers.lines);
+            let e = Err(e).with_context(|| format!("mechanism `{}`", args.mechanism));
+            match line {
+                Some(l) => e.line(l),
+                None => e,
+            }
+        })?;
     let words = guarantee(&released.event, args.epsilon, args.delta);
-    let mut out = std::io::stdout().lock();
+    let mut out = output::stdout();
     if args.json {
         let mut doc = json!({
             "mechanism": args.mechanism,
@@ -289,7 +299,7 @@ pub fn run(args: ReleaseArgs) -> Result<()> {
         if released.is_fixed_seed() {
             doc["warning"] = json!(FIXED_SEED_WARNING);
         }
-        writeln!(out, "{doc}")?;
+        output::json(&mut out, &doc)?;
     } else {
         match &released.output {
             Output::Values(v) => v.iter().try_for_each(|x| writeln!(out, "{x}"))?,
@@ -321,10 +331,9 @@ mod tests {
         let n = read_lines("1\n\n2.5\n-3e2\n").unwrap();
         assert_eq!(n.values, vec![1.0, 2.5, -300.0]);
         assert_eq!(n.lines, vec![1, 3, 4]);
-        let e = read_lines("1\n2\nabc\n").err().unwrap().to_string();
+        let e = format!("{:#}", read_lines("1\n2\nabc\n").err().unwrap());
         assert!(e.contains("line 3") && e.contains("`abc`"), "{e}");
-        let e = read_lines("1\nNaN\n").err().unwrap().to_string();
-        assert!(e.contains("line 2"), "{e}");
+        assert!(read_lines("1\nNaN\n").is_err());
     }
 
     #[test]
@@ -332,12 +341,11 @@ mod tests {
         let csv = "id,count,name\n1,10,a\n2,20,b\n";
         assert_eq!(read_column(csv, "count").unwrap().values, vec![10.0, 20.0]);
         assert_eq!(read_column(csv, "1").unwrap().values, vec![1.0, 2.0]);
-        let e = read_column(csv, "name").err().unwrap().to_string();
+        let e = format!("{:#}", read_column(csv, "name").err().unwrap());
         assert!(e.contains("line 2") && e.contains("`name`"), "{e}");
-        let e = read_column(csv, "size").err().unwrap().to_string();
+        let e = format!("{:#}", read_column(csv, "size").err().unwrap());
         assert!(e.contains("id, count, name"), "{e}");
-        let e = read_column("a,b\n1\n", "b").err().unwrap().to_string();
-        assert!(e.contains("line 2"), "{e}");
+        assert!(read_column("a,b\n1\n", "b").is_err());
     }
 
     #[test]
@@ -357,10 +365,10 @@ mod tests {
         );
         assert!(parse_param("k").is_err());
         assert_eq!(
-            with_line("value 2.5 at index 1 is not an integer", &[1, 3, 4]),
-            "value 2.5 at index 1 is not an integer (input line 3)"
+            line_of("value 2.5 at index 1 is not an integer", &[1, 3, 4]),
+            Some(3)
         );
-        assert_eq!(with_line("no index here", &[1]), "no index here");
+        assert_eq!(line_of("no index here", &[1]), None);
     }
 
     #[test]
