@@ -23,8 +23,8 @@
 use std::sync::OnceLock;
 
 use mosaic_abi::PluginModRef;
-use mosaic_host::{HostError, Registry};
 pub use mosaic_dp::*;
+use mosaic_host::{HostError, Registry};
 
 /// The built-in DP plugins' root modules, linked statically.
 pub fn builtin_plugins() -> &'static [PluginModRef] {

@@ -252,20 +252,24 @@ fn run_accountants(reg: &Registry) -> Vec<u64> {
         sampling: mosaic_abi::Sampling::Poisson { rate: 0.02 },
     };
     let coarse = ParamMap::new().with("value_discretization_interval", 1e-3);
-    [("rdp", ParamMap::new()), ("pld", coarse), ("zcdp", ParamMap::new())]
-        .iter()
-        .flat_map(|(name, params)| {
-            let mut acc = reg.accountant(name, params).unwrap();
-            let e = if *name == "zcdp" {
-                PrivacyEvent::Zcdp { rho: 0.1 }
-            } else {
-                event.clone()
-            };
-            acc.compose(&e, 500).into_result().unwrap();
-            let r = acc.epsilon_report(1e-5).into_result().unwrap();
-            [r.epsilon.to_bits(), r.order().unwrap_or(0.0).to_bits()]
-        })
-        .collect()
+    [
+        ("rdp", ParamMap::new()),
+        ("pld", coarse),
+        ("zcdp", ParamMap::new()),
+    ]
+    .iter()
+    .flat_map(|(name, params)| {
+        let mut acc = reg.accountant(name, params).unwrap();
+        let e = if *name == "zcdp" {
+            PrivacyEvent::Zcdp { rho: 0.1 }
+        } else {
+            event.clone()
+        };
+        acc.compose(&e, 500).into_result().unwrap();
+        let r = acc.epsilon_report(1e-5).into_result().unwrap();
+        [r.epsilon.to_bits(), r.order().unwrap_or(0.0).to_bits()]
+    })
+    .collect()
 }
 
 #[test]

@@ -71,11 +71,20 @@ fn peer() -> Option<serde_json::Value> {
 
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument other than "dp" skips this bench.
-    if std::env::args().skip(1).any(|a| !a.starts_with('-') && a != "dp") {
+    if std::env::args()
+        .skip(1)
+        .any(|a| !a.starts_with('-') && a != "dp")
+    {
         return;
     }
-    let (rdp_t, rdp_e) = median(|| epsilon(&mut Rdp::from_params(&ParamMap::new()).unwrap()), 21);
-    let (pld_t, pld_e) = median(|| epsilon(&mut Pld::from_params(&ParamMap::new()).unwrap()), 7);
+    let (rdp_t, rdp_e) = median(
+        || epsilon(&mut Rdp::from_params(&ParamMap::new()).unwrap()),
+        21,
+    );
+    let (pld_t, pld_e) = median(
+        || epsilon(&mut Pld::from_params(&ParamMap::new()).unwrap()),
+        7,
+    );
     let module = mosaic_plugin_dp_accounting::plugin_module();
     let accounting = mosaic_dp::Accounting::new(&module);
     let (cal_t, cal_s) = median(
@@ -105,7 +114,12 @@ fn main() {
     for (name, t, v, key) in [
         ("epsilon, rdp", rdp_t, rdp_e, "rdp"),
         ("epsilon, pld", pld_t, pld_e, "pld"),
-        ("noise multiplier, rdp (vs Opacus)", cal_t, cal_s, "calibration"),
+        (
+            "noise multiplier, rdp (vs Opacus)",
+            cal_t,
+            cal_s,
+            "calibration",
+        ),
     ] {
         let (pt, pv, pms) = peer_cols(key);
         let ratio = if pms.is_nan() {
@@ -113,6 +127,9 @@ fn main() {
         } else {
             format!("{:.0}x", pms / ms(t))
         };
-        println!("| {name} | {:.2} ms | {v:.6} | {pt} | {pv} | {ratio} |", ms(t));
+        println!(
+            "| {name} | {:.2} ms | {v:.6} | {pt} | {pv} | {ratio} |",
+            ms(t)
+        );
     }
 }

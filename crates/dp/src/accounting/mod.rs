@@ -258,7 +258,7 @@ impl<'s> Accounting<'s> {
 
     /// δ of `events` at ε ≥ 0.
     pub fn delta(&self, events: &[(PrivacyEvent, u64)], epsilon: f64) -> Result<f64, DpError> {
-        if !(epsilon >= 0.0) {
+        if epsilon.is_nan() || epsilon < 0.0 {
             return Err(DpError::param(
                 "epsilon",
                 format!("must be >= 0, got {epsilon}"),

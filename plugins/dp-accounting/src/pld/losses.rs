@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use mosaic_dp::accounting::special::{log_add, log_ndtr, log_sub};
+use mosaic_dp::accounting::special::{log_add, log_ndtr, log_sub, ndtr};
 
 /// The noise distributions.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -159,6 +159,33 @@ impl AdditiveLoss {
         }
     }
 
+    fn cdf(&self, x: f64) -> f64 {
+        match self.noise {
+            Noise::Gaussian { sigma } => ndtr(x / sigma),
+            Noise::Laplace { b } => {
+                if x < 0.0 {
+                    0.5 * (x / b).exp()
+                } else {
+                    1.0 - 0.5 * (-x / b).exp()
+                }
+            }
+        }
+    }
+
+    /// U(x) − e^ε L(x) with plain CDFs, or `None` when a CDF is below 1e-280.
+    fn linear_delta(&self, x: f64, epsilon: f64) -> Option<f64> {
+        let q = self.q;
+        let f0 = self.cdf(x);
+        let (u, l) = match self.adjacency {
+            Adjacency::Remove => ((1.0 - q) * f0 + q * self.cdf(x + 1.0), f0),
+            Adjacency::Add => (f0, (1.0 - q) * f0 + q * self.cdf(x - 1.0)),
+        };
+        if u < 1e-280 || l < 1e-280 {
+            return None;
+        }
+        Some((u - epsilon.exp() * l).clamp(0.0, 1.0))
+    }
+
     /// δ(ε) = U(x_ε) − e^ε L(x_ε), with x_ε the largest output whose loss is ≥ ε and U, L
     /// the CDFs of the upper and lower distributions (the loss is monotone in x).
     pub fn delta(&self, epsilon: f64) -> f64 {
@@ -167,6 +194,11 @@ impl AdditiveLoss {
             Some(x) if x == f64::INFINITY => return (-epsilon.exp_m1()).clamp(0.0, 1.0),
             Some(x) => x,
         };
+        // In linear space while the CDFs are far from underflow (each has a relative error of
+        // a few ulps, so δ has an absolute error of about 1e-16·U), in log space beyond.
+        if let Some(d) = self.linear_delta(x, epsilon) {
+            return d;
+        }
         let (ln_u, ln_l) = match self.adjacency {
             Adjacency::Remove => (self.ln_mixture_cdf(x, -1.0), self.ln_cdf(x)),
             Adjacency::Add => (self.ln_cdf(x), self.ln_mixture_cdf(x, 1.0)),

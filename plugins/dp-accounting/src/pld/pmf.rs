@@ -1,6 +1,8 @@
 //! Discretized privacy loss distributions: probability masses on the grid `k·Δ` (k from
 //! `lower`) plus a mass at +∞, composed by FFT convolution with pessimistic tail handling.
 
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
 use realfft::num_complex::Complex;
 use realfft::RealFftPlanner;
 
@@ -33,19 +35,19 @@ fn too_large(n: usize) -> RError {
     )
 }
 
-/// The smallest 2^a·3^b ≥ n (sizes rustfft handles fastest).
+/// FFT lengths are powers of two, so the few plans a process needs are made once and shared
+/// (planning a 2^18-point transform costs more than running it).
 fn fast_len(n: usize) -> usize {
-    let mut best = n.next_power_of_two();
-    let mut p3 = 1usize;
-    while p3 < best {
-        let mut m = p3;
-        while m < n {
-            m *= 2;
-        }
-        best = best.min(m);
-        p3 *= 3;
-    }
-    best
+    n.next_power_of_two()
+}
+
+/// The process-wide FFT planner (it caches one plan per length and direction).
+fn planner() -> MutexGuard<'static, RealFftPlanner<f64>> {
+    static PLANNER: OnceLock<Mutex<RealFftPlanner<f64>>> = OnceLock::new();
+    PLANNER
+        .get_or_init(|| Mutex::new(RealFftPlanner::new()))
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// `-expm1(x)` = 1 − e^x, accurate for x near 0.
@@ -245,21 +247,26 @@ impl Pmf {
             return Err(too_large(width));
         }
         let size = fast_len(width.max(n));
-        let mut planner = RealFftPlanner::<f64>::new();
-        let fwd = planner.plan_fft_forward(size);
-        let inv = planner.plan_fft_inverse(size);
+        let (fwd, inv) = {
+            let mut p = planner();
+            (p.plan_fft_forward(size), p.plan_fft_inverse(size))
+        };
         let mut input = vec![0.0; size];
         input[..n].copy_from_slice(&self.probs);
         let mut spectrum = fwd.make_output_vec();
         fwd.process(&mut input, &mut spectrum)
             .expect("buffer sizes come from the plan");
-        for z in spectrum.iter_mut() {
-            let r = z.norm();
-            *z = if r == 0.0 {
-                Complex::new(0.0, 0.0)
-            } else {
-                Complex::from_polar(r.powf(t), z.arg() * t)
-            };
+        // The count-th power by repeated squaring (about 2·log₂(count) complex products).
+        match u32::try_from(count) {
+            Ok(c) => spectrum.iter_mut().for_each(|z| *z = z.powu(c)),
+            Err(_) => spectrum.iter_mut().for_each(|z| {
+                let r = z.norm();
+                *z = if r == 0.0 {
+                    Complex::new(0.0, 0.0)
+                } else {
+                    Complex::from_polar(r.powf(t), z.arg() * t)
+                };
+            }),
         }
         // A real signal's DC (and Nyquist) bins are real.
         spectrum[0].im = 0.0;
@@ -309,7 +316,18 @@ impl Pmf {
             / total;
         let c = (2.0 / tail).ln();
         let base = (2.0 * c / (t * var.max(1e-300))).sqrt();
+        let span = (self.probs.len() - 1) as f64;
         let ln_mgf = |s: f64| {
+            if s.abs() * span < 700.0 {
+                // e^{s·j} by running products: no overflow below e^700.
+                let r = s.exp();
+                let (mut w, mut m) = (1.0, 0.0);
+                for p in &self.probs {
+                    m += p * w;
+                    w *= r;
+                }
+                return m.ln();
+            }
             let m = ln_probs
                 .iter()
                 .enumerate()
@@ -324,7 +342,6 @@ impl Pmf {
         };
         // Two families of t: around the Gaussian-optimal one (light tails), and t·(n − 1) ∈
         // [1, 20] as dp-accounting (heavy tails, where e^{tj} must stay bounded).
-        let span = (self.probs.len() - 1) as f64;
         let ts = [-6, -4, -2, 0, 2, 4, 6]
             .iter()
             .map(|&k| base * 2f64.powi(k))
@@ -404,9 +421,10 @@ fn monotone(deltas: &[f64]) -> Vec<f64> {
 /// below zero is clamped to zero.
 fn fft_convolve(a: &[f64], b: &[f64], n: usize) -> Vec<f64> {
     let size = fast_len(n);
-    let mut planner = RealFftPlanner::<f64>::new();
-    let fwd = planner.plan_fft_forward(size);
-    let inv = planner.plan_fft_inverse(size);
+    let (fwd, inv) = {
+        let mut p = planner();
+        (p.plan_fft_forward(size), p.plan_fft_inverse(size))
+    };
     let spectrum = |x: &[f64]| {
         let mut input = vec![0.0; size];
         input[..x.len()].copy_from_slice(x);
