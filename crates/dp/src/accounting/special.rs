@@ -32,7 +32,7 @@ pub fn log_sub(a: f64, b: f64) -> f64 {
 /// `ln Σ e^{x_i}` (`-∞` for an empty slice).
 pub fn log_sum_exp(xs: &[f64]) -> f64 {
     let max = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    if max == f64::NEG_INFINITY || max == f64::INFINITY {
+    if max.is_infinite() {
         return max;
     }
     max + xs.iter().map(|x| (x - max).exp()).sum::<f64>().ln()
@@ -57,16 +57,16 @@ impl SignedLog {
     }
 
     /// `self − other`, computed in log space.
-    pub fn sub(self, other: SignedLog) -> SignedLog {
+    pub fn minus(self, other: SignedLog) -> SignedLog {
         let neg = SignedLog {
             positive: !other.positive,
             ln_abs: other.ln_abs,
         };
-        self.add(neg)
+        self.plus(neg)
     }
 
     /// `self + other`, computed in log space.
-    pub fn add(self, other: SignedLog) -> SignedLog {
+    pub fn plus(self, other: SignedLog) -> SignedLog {
         if self.positive == other.positive {
             return SignedLog {
                 positive: self.positive,
@@ -148,9 +148,9 @@ mod tests {
         assert!((s - 4f64.ln()).abs() < 1e-15);
         let a = SignedLog::from_ln(3f64.ln());
         let b = SignedLog::from_ln(5f64.ln());
-        let d = a.sub(b);
+        let d = a.minus(b);
         assert!(!d.positive && (d.ln_abs - 2f64.ln()).abs() < 1e-15);
-        let e = d.add(SignedLog::from_ln(7f64.ln()));
+        let e = d.plus(SignedLog::from_ln(7f64.ln()));
         assert!(e.positive && (e.ln_abs - 5f64.ln()).abs() < 1e-15);
     }
 

@@ -270,7 +270,7 @@ impl Pmf {
         }
         // A real signal's DC (and Nyquist) bins are real.
         spectrum[0].im = 0.0;
-        if size % 2 == 0 {
+        if size.is_multiple_of(2) {
             spectrum[size / 2].im = 0.0;
         }
         let mut out = inv.make_output_vec();
@@ -436,7 +436,7 @@ fn fft_convolve(a: &[f64], b: &[f64], n: usize) -> Vec<f64> {
     let (sa, sb) = (spectrum(a), spectrum(b));
     let mut prod: Vec<Complex<f64>> = sa.iter().zip(&sb).map(|(x, y)| x * y).collect();
     prod[0].im = 0.0;
-    if size % 2 == 0 {
+    if size.is_multiple_of(2) {
         prod[size / 2].im = 0.0;
     }
     let mut out = inv.make_output_vec();

@@ -145,7 +145,7 @@ fn forward_differences(n: usize, cgf: impl Fn(f64) -> f64) -> Vec<f64> {
     d.push(v[0].ln_abs);
     for k in 1..=n + 1 {
         for j in 0..len - k {
-            v[j] = v[j + 1].sub(v[j]);
+            v[j] = v[j + 1].minus(v[j]);
         }
         d.push(v[0].ln_abs);
     }
