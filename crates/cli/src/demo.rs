@@ -116,6 +116,28 @@ fn dp_selection(reg: &Registry) -> Result<Row> {
     })
 }
 
+fn dp_accounting(reg: &Registry) -> Result<Row> {
+    let source = mosaic_dp::FnSource(|name: &str, p: &ParamMap| reg.accountant(name, p));
+    let rdp = mosaic_dp::Accounting::new(&source);
+    let (q, sigma, steps, delta) = (0.01, 1.1, 10_000, 1e-5);
+    let r = rdp.dpsgd_epsilon(q, sigma, steps, delta)?;
+    let p = mosaic_dp::Accounting::new(&source)
+        .accountant("pld")
+        .dpsgd_epsilon(q, sigma, steps, delta)?;
+    let cal = rdp.noise_multiplier(3.0, delta, q, steps)?;
+    Ok(Row {
+        family: "dp",
+        algorithm: "rdp, pld + calibration".into(),
+        result: format!(
+            "DP-SGD q={q} sigma={sigma} {steps} steps: eps {:.3} (rdp, order {}), {:.3} (pld) at delta {delta}; eps 3 needs sigma {:.4}",
+            r.epsilon,
+            r.order().unwrap_or(f64::NAN),
+            p.epsilon,
+            cal.noise_multiplier
+        ),
+    })
+}
+
 fn ldp(reg: &Registry) -> Result<Row> {
     let k = 16u64;
     let params = ParamMap::new()
@@ -343,10 +365,11 @@ fn merges(reg: &Registry) -> Result<Vec<Row>> {
 pub fn run(reg: &Registry) -> Result<()> {
     let mut rows = Vec::new();
     type Step = fn(&Registry) -> Result<Row>;
-    let steps: [(&str, Step); 6] = [
+    let steps: [(&str, Step); 7] = [
         ("merge", merge),
         ("optim", optim),
         ("dp", dp),
+        ("dp", dp_accounting),
         ("dp", dp_selection),
         ("ldp", ldp),
         ("nas", nas),

@@ -66,7 +66,8 @@ enum Command {
     Merge(merge::MergeArgs),
     /// Extract a PEFT LoRA adapter from a fine-tune: truncated SVD of each weight delta.
     ExtractLora(lora::LoraArgs),
-    /// Central differential privacy: `mosaic dp release ...`.
+    /// Differential privacy: mechanisms (`mosaic dp release`), accounting and calibration
+    /// (`mosaic dp epsilon`, ...).
     #[command(subcommand)]
     Dp(dp::DpCommand),
     /// Run the first algorithm of each family on generated data and print one line each.
@@ -96,7 +97,7 @@ fn main() -> ExitCode {
         ),
         Command::Merge(args) => (args.json, merge::run(args)),
         Command::ExtractLora(args) => (args.json, lora::run(args)),
-        Command::Dp(command) => (command.json(), dp::run(command)),
+        Command::Dp(cmd) => (cmd.json(), dp::run(cmd)),
         Command::Demo { plugins } => (false, plugins.registry().and_then(|reg| demo::run(&reg))),
     };
     error::finish(result, json)
