@@ -5,13 +5,14 @@
 //! family's module adds a short entry point with the family's built-in plugins linked
 //! statically: [`merge::Merge`] runs a whole merge from a mergekit YAML config;
 //! `optim::optimizer` builds a built-in optimizer by name (feature `optim`).
+//! `dp::accounting()` (feature `dp`) gives a DP-SGD run's ε and calibrates its noise.
 #![deny(missing_docs)]
 
 pub use mosaic_abi as abi;
 pub use mosaic_tensor as tensor;
 
 #[cfg(feature = "dp")]
-pub use mosaic_dp as dp;
+pub mod dp;
 #[cfg(feature = "host")]
 pub use mosaic_host as host;
 #[cfg(feature = "ldp")]
@@ -39,6 +40,10 @@ pub enum Error {
     #[cfg(feature = "optim")]
     #[error(transparent)]
     Optim(#[from] mosaic_optim::OptimError),
+    /// Differential privacy: a bad parameter, or an accountant's or mechanism's error.
+    #[cfg(feature = "dp")]
+    #[error(transparent)]
+    Dp(#[from] mosaic_dp::DpError),
 }
 
 // The README's Rust examples run as doctests, so they stay true.

@@ -21,6 +21,7 @@ fn statik() -> Registry {
         mosaic_plugin_merge_basic::plugin_module(),
         mosaic_plugin_optim_basic::plugin_module(),
         mosaic_plugin_dp_basic::plugin_module(),
+        mosaic_plugin_dp_accounting::plugin_module(),
         mosaic_plugin_ldp_basic::plugin_module(),
         mosaic_plugin_nas_basic::plugin_module(),
     ] {
@@ -110,13 +111,14 @@ fn run_sgd(reg: &Registry) -> Vec<u32> {
 
 fn run_laplace(reg: &Registry) -> Vec<u64> {
     let mech = reg
-        .mechanism("laplace", &ParamMap::new().with("scale", 2.0))
+        .mechanism("laplace", &ParamMap::new().with("epsilon", 0.5))
         .unwrap();
     let values: Vec<f64> = (0..2000).map(|i| (i % 10) as f64).collect();
-    let noisy = mech
+    let out = mech
         .release(RSlice::from_slice(&values), 1.0, RngSeed::from_u64(11))
         .into_result()
         .unwrap();
+    let noisy = out.values().expect("laplace releases values");
     let mean_abs: f64 = noisy
         .iter()
         .zip(&values)
@@ -245,6 +247,37 @@ fn laplace_dynamic_equals_static() {
     assert_eq!(run_laplace(&dynamic()), run_laplace(&statik()));
 }
 
+fn run_accountants(reg: &Registry) -> Vec<u64> {
+    let event = PrivacyEvent::Gaussian {
+        noise_multiplier: 1.1,
+        sampling: mosaic_abi::Sampling::Poisson { rate: 0.02 },
+    };
+    let coarse = ParamMap::new().with("value_discretization_interval", 1e-3);
+    [
+        ("rdp", ParamMap::new()),
+        ("pld", coarse),
+        ("zcdp", ParamMap::new()),
+    ]
+    .iter()
+    .flat_map(|(name, params)| {
+        let mut acc = reg.accountant(name, params).unwrap();
+        let e = if *name == "zcdp" {
+            PrivacyEvent::Zcdp { rho: 0.1 }
+        } else {
+            event.clone()
+        };
+        acc.compose(&e, 500).into_result().unwrap();
+        let r = acc.epsilon_report(1e-5).into_result().unwrap();
+        [r.epsilon.to_bits(), r.order().unwrap_or(0.0).to_bits()]
+    })
+    .collect()
+}
+
+#[test]
+fn accountants_dynamic_equal_static() {
+    assert_eq!(run_accountants(&dynamic()), run_accountants(&statik()));
+}
+
 #[test]
 fn grr_dynamic_equals_static() {
     assert_eq!(run_grr(&dynamic()), run_grr(&statik()));
@@ -275,10 +308,10 @@ fn every_built_plugin_passes_conformance_as_a_library() {
 fn parameters_are_validated_by_the_host_with_the_name() {
     let reg = dynamic();
     let err = reg
-        .mechanism("laplace", &ParamMap::new().with("scale", -1.0))
+        .mechanism("laplace", &ParamMap::new().with("epsilon", -1.0))
         .err()
         .unwrap();
-    assert!(err.to_string().contains("`scale`"), "{err}");
+    assert!(err.to_string().contains("`epsilon`"), "{err}");
     let err = reg
         .optimizer("sgd", &ParamMap::new().with("momentun", 0.9))
         .err()

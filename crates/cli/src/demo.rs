@@ -59,24 +59,81 @@ fn optim(reg: &Registry) -> Result<Row> {
 }
 
 fn dp(reg: &Registry) -> Result<Row> {
-    let scale = 2.0;
-    let mech = reg.mechanism("laplace", &ParamMap::new().with("scale", scale))?;
-    let count = [1234.0f64];
-    // Production noise: a ChaCha20 stream seeded from the operating system.
-    let noisy = mech
-        .release(RSlice::from_slice(&count), 1.0, RngSeed::from_os())
-        .into_result()?;
-    let event = mech.cost(1.0, count.len() as u64).into_result()?;
+    // Production noise: every release draws a fresh ChaCha20 seed from the operating system.
+    let epsilon = 0.5;
+    let mut release = mosaic_dp::Release::new(
+        reg.mechanism("laplace", &ParamMap::new().with("epsilon", epsilon))?,
+    );
+    let released = release.release(&[1234.0], 1.0)?;
+    let noisy = released.values().context("laplace releases values")?[0];
     let mut acc = reg.accountant("basic", &ParamMap::new())?;
-    acc.compose(&event, 10).into_result()?;
-    let each = acc.epsilon(0.0).into_result()? / 10.0;
+    acc.compose(&released.event, 10).into_result()?;
     let total = acc.epsilon(0.0).into_result()?;
     Ok(Row {
         family: "dp",
         algorithm: "laplace + basic".into(),
         result: format!(
-            "count 1234 released as {:.1} (scale {scale}, eps {:.6} each; 10 releases -> eps {total})",
-            noisy[0], each
+            "count 1234 released as {noisy:.1} (eps {epsilon} each, {}; 10 releases -> eps {total:.4})",
+            released.event
+        ),
+    })
+}
+
+fn dp_selection(reg: &Registry) -> Result<Row> {
+    // Which of 5 items is most popular (counts; one person changes each count by at most 1),
+    // released with the exponential mechanism and with a Gaussian histogram.
+    let counts = [120.0, 340.0, 335.0, 90.0, 12.0];
+    let mut em = mosaic_dp::Release::new(
+        reg.mechanism("exponential", &ParamMap::new().with("epsilon", 1.0))?,
+    );
+    let chosen = em.release(&counts, 1.0)?;
+    let index = chosen
+        .output
+        .indices()
+        .context("a selection releases an index")?[0];
+    let gaussian = reg.mechanism(
+        "gaussian",
+        &ParamMap::new().with("epsilon", 1.0).with("delta", 1e-6),
+    )?;
+    let mut hist = mosaic_dp::Release::new(gaussian);
+    // One person changes one count by 1: L2 sensitivity 1.
+    let noisy = hist.release(&counts, 1.0)?;
+    let rounded: Vec<String> = noisy
+        .values()
+        .context("gaussian releases values")?
+        .iter()
+        .map(|v| format!("{v:.0}"))
+        .collect();
+    Ok(Row {
+        family: "dp",
+        algorithm: "exponential, gaussian".into(),
+        result: format!(
+            "most popular of 5 items: #{index} ({}); Gaussian histogram [{}] ({})",
+            chosen.event,
+            rounded.join(", "),
+            noisy.event
+        ),
+    })
+}
+
+fn dp_accounting(reg: &Registry) -> Result<Row> {
+    let source = mosaic_dp::FnSource(|name: &str, p: &ParamMap| reg.accountant(name, p));
+    let rdp = mosaic_dp::Accounting::new(&source);
+    let (q, sigma, steps, delta) = (0.01, 1.1, 10_000, 1e-5);
+    let r = rdp.dpsgd_epsilon(q, sigma, steps, delta)?;
+    let p = mosaic_dp::Accounting::new(&source)
+        .accountant("pld")
+        .dpsgd_epsilon(q, sigma, steps, delta)?;
+    let cal = rdp.noise_multiplier(3.0, delta, q, steps)?;
+    Ok(Row {
+        family: "dp",
+        algorithm: "rdp, pld + calibration".into(),
+        result: format!(
+            "DP-SGD q={q} sigma={sigma} {steps} steps: eps {:.3} (rdp, order {}), {:.3} (pld) at delta {delta}; eps 3 needs sigma {:.4}",
+            r.epsilon,
+            r.order().unwrap_or(f64::NAN),
+            p.epsilon,
+            cal.noise_multiplier
         ),
     })
 }
@@ -308,10 +365,12 @@ fn merges(reg: &Registry) -> Result<Vec<Row>> {
 pub fn run(reg: &Registry) -> Result<()> {
     let mut rows = Vec::new();
     type Step = fn(&Registry) -> Result<Row>;
-    let steps: [(&str, Step); 5] = [
+    let steps: [(&str, Step); 7] = [
         ("merge", merge),
         ("optim", optim),
         ("dp", dp),
+        ("dp", dp_accounting),
+        ("dp", dp_selection),
         ("ldp", ldp),
         ("nas", nas),
     ];

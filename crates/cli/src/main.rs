@@ -11,6 +11,7 @@
 #![deny(clippy::print_stdout)]
 
 mod demo;
+mod dp;
 mod error;
 mod lora;
 mod merge;
@@ -69,6 +70,10 @@ enum Command {
     /// Optimizers: run them on built-in problems (minimize, compare).
     #[command(subcommand)]
     Optim(optim::OptimCommand),
+    /// Differential privacy: mechanisms (`mosaic dp release`), accounting and calibration
+    /// (`mosaic dp epsilon`, ...).
+    #[command(subcommand)]
+    Dp(dp::DpCommand),
     /// Run the first algorithm of each family on generated data and print one line each.
     Demo {
         #[command(flatten)]
@@ -97,6 +102,7 @@ fn main() -> ExitCode {
         Command::Merge(args) => (args.json, merge::run(args)),
         Command::ExtractLora(args) => (args.json, lora::run(args)),
         Command::Optim(cmd) => (cmd.json(), optim::run(cmd)),
+        Command::Dp(cmd) => (cmd.json(), dp::run(cmd)),
         Command::Demo { plugins } => (false, plugins.registry().and_then(|reg| demo::run(&reg))),
     };
     error::finish(result, json)

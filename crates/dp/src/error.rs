@@ -11,6 +11,12 @@ pub enum DpError {
         /// What is wrong with it.
         reason: String,
     },
+    /// An input value is out of the mechanism's domain (the message names it by index).
+    #[error("{reason}")]
+    InvalidInput {
+        /// What is wrong, naming the value and its index.
+        reason: String,
+    },
     /// A call into a mechanism or accountant plugin failed.
     #[error("{call} failed: {source}")]
     Plugin {
@@ -31,10 +37,20 @@ impl DpError {
     }
 }
 
+impl DpError {
+    /// A bad input value, described (with its index).
+    pub fn input(reason: impl Into<String>) -> DpError {
+        DpError::InvalidInput {
+            reason: reason.into(),
+        }
+    }
+}
+
 impl From<DpError> for RError {
     fn from(e: DpError) -> RError {
         match e {
             DpError::InvalidParameter { name, reason } => RError::param(&name, reason),
+            DpError::InvalidInput { reason } => RError::input(reason),
             DpError::Plugin { source, .. } => source,
         }
     }

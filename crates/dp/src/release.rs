@@ -1,13 +1,17 @@
 use abi_stable::std_types::RSlice;
-use mosaic_abi::{MechanismBox, PrivacyEvent, RngSeed, SeedSource};
+use mosaic_abi::{MechanismBox, Output, PrivacyEvent, RngSeed, SeedSource};
 
 use crate::DpError;
+
+/// What every fixed-seed output is labelled with.
+pub const FIXED_SEED_WARNING: &str =
+    "fixed seed: for experiments only, NOT private (anyone with the seed can recompute the noise)";
 
 /// One noisy release with its privacy cost and where its randomness came from.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Released {
-    /// The noisy values.
-    pub values: Vec<f64>,
+    /// The release: noisy values, noisy integers, or selected indices.
+    pub output: Output,
     /// The guarantee of this release at the sensitivity given, as the event an accountant
     /// composes.
     pub event: PrivacyEvent,
@@ -79,7 +83,8 @@ impl Release {
             })
     }
 
-    /// Release a noisy copy of `values`, whose L1 sensitivity is `sensitivity`.
+    /// Release `values` (the query answer, scores or categories the mechanism takes) at
+    /// `sensitivity` (in the mechanism's own measure: L1, L2, per score...).
     pub fn release(&mut self, values: &[f64], sensitivity: f64) -> Result<Released, DpError> {
         let event = self.cost(sensitivity, values.len())?;
         let seed = self.next_seed();
@@ -92,9 +97,30 @@ impl Release {
                 source,
             })?;
         Ok(Released {
-            values: noisy.into_vec(),
+            output: noisy,
             event,
             seed_source: seed.source,
         })
+    }
+}
+
+impl Released {
+    /// The noisy reals, if the mechanism releases reals.
+    pub fn values(&self) -> Option<&[f64]> {
+        self.output.values()
+    }
+
+    /// Whether the release used a fixed (reproducible, non-private) seed.
+    pub fn is_fixed_seed(&self) -> bool {
+        self.seed_source == SeedSource::Fixed
+    }
+
+    /// `"os"`, or the fixed-seed warning ([`FIXED_SEED_WARNING`]): print it with every
+    /// output.
+    pub fn seed_label(&self) -> &'static str {
+        match self.seed_source {
+            SeedSource::Os => "os",
+            SeedSource::Fixed => FIXED_SEED_WARNING,
+        }
     }
 }

@@ -306,53 +306,12 @@ fn check_optim(module: PluginModRef, algo: &AlgorithmDescriptor) -> Result<(), S
 }
 
 fn check_mechanism(module: PluginModRef, algo: &AlgorithmDescriptor) -> Result<(), String> {
-    let params = global_params(algo);
-    let name = RStr::from_str(algo.name.as_str());
-    let mech = (module.new_mechanism())(name, &params)
-        .into_result()
-        .map_err(|e| fail(algo, format!("construction failed: {e}")))?;
-    let v = [1.0, 2.5, -3.0, 10.0];
-    let seed = RngSeed::from_u64(9);
-    let a = no_panic(
+    // The mechanism suite: same seed same bits, output shape, valid cost, errors not panics.
+    crate::dp_mechanism::check_mechanism(
+        module,
         algo,
-        mech.release(RSlice::from_slice(&v), 1.0, seed)
-            .into_result(),
-    )?
-    .map_err(|e| fail(algo, format!("release failed: {e}")))?;
-    let b = no_panic(
-        algo,
-        mech.release(RSlice::from_slice(&v), 1.0, seed)
-            .into_result(),
-    )?
-    .map_err(|e| fail(algo, format!("release failed: {e}")))?;
-    if a.len() != v.len() {
-        return Err(fail(algo, "release changed the number of values"));
-    }
-    if a.iter()
-        .map(|x| x.to_bits())
-        .ne(b.iter().map(|x| x.to_bits()))
-    {
-        return Err(fail(algo, "same seed gave different releases"));
-    }
-    for bad in [f64::NAN, -1.0] {
-        let r = mech
-            .release(RSlice::from_slice(&v), bad, seed)
-            .into_result();
-        if no_panic(algo, r)?.is_ok() {
-            return Err(fail(algo, format!("accepted sensitivity {bad}")));
-        }
-    }
-    let event = no_panic(algo, mech.cost(1.0, v.len() as u64).into_result())?
-        .map_err(|e| fail(algo, format!("cost failed: {e}")))?;
-    event
-        .validate()
-        .map_err(|e| fail(algo, format!("cost returned an invalid event: {e}")))?;
-    for bad in [f64::NAN, -1.0] {
-        if no_panic(algo, mech.cost(bad, 1).into_result())?.is_ok() {
-            return Err(fail(algo, format!("cost accepted sensitivity {bad}")));
-        }
-    }
-    Ok(())
+        &crate::dp_mechanism::representative_params(algo),
+    )
 }
 
 fn check_accountant(module: PluginModRef, algo: &AlgorithmDescriptor) -> Result<(), String> {
@@ -386,6 +345,22 @@ fn check_accountant(module: PluginModRef, algo: &AlgorithmDescriptor) -> Result<
     })?;
     no_panic(algo, acc.delta(1.0).into_result())?
         .map_err(|e| fail(algo, format!("delta() of an empty composition failed: {e}")))?;
+    // epsilon_report agrees with epsilon (optional in the vtable: older plugins answer
+    // through the default, which does).
+    let eps = no_panic(algo, acc.epsilon(1e-5).into_result())?.map_err(|e| fail(algo, e))?;
+    let report = no_panic(algo, acc.epsilon_report(1e-5).into_result())?
+        .map_err(|e| fail(algo, format!("epsilon_report() failed: {e}")))?;
+    if report.epsilon != eps || report.delta != 1e-5 {
+        return Err(fail(
+            algo,
+            format!("epsilon_report {report:?} disagrees with epsilon {eps}"),
+        ));
+    }
+    for bad in [f64::NAN, -1.0, 2.0] {
+        if no_panic(algo, acc.epsilon(bad).into_result())?.is_ok() {
+            return Err(fail(algo, format!("epsilon() accepted delta {bad}")));
+        }
+    }
     Ok(())
 }
 

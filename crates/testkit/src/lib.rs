@@ -14,6 +14,8 @@
 #![deny(missing_docs)]
 
 pub mod conformance;
+pub mod dp_accountant;
+pub mod dp_mechanism;
 pub mod merge;
 pub mod optim;
 pub mod strategies;

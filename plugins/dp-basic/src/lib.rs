@@ -1,7 +1,7 @@
 //! Basic central-DP algorithms for Mosaic:
 //!
-//! - mechanism `laplace`: the Laplace mechanism, sampled exactly on a power-of-two lattice
-//!   (OpenDP's discipline for floats; see [`laplace`]);
+//! - mechanism `laplace`: the Laplace mechanism, ε-calibrated, sampled exactly on a
+//!   power-of-two grid (OpenDP's discipline for floats; see [`laplace`]);
 //! - accountant `basic`: basic (sequential) composition of pure and approximate DP events
 //!   (see [`basic`]).
 #![deny(missing_docs)]
