@@ -8,7 +8,9 @@
 //!   experiments, and labelled so) with a fixed seed.
 #![deny(missing_docs)]
 
+pub mod continual;
 mod error;
+pub mod noise;
 mod release;
 pub mod sampling;
 
