@@ -13,6 +13,7 @@ mod error;
 pub mod noise;
 mod release;
 pub mod sampling;
+pub mod synth;
 
 pub use error::DpError;
 pub use mosaic_abi::family::dp::*;
