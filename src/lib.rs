@@ -3,14 +3,15 @@
 //! This facade re-exports the Mosaic crates behind cargo features so a user depends only on
 //! what they need: `merge` (default), `dp`, `ldp`, `nas`, `optim`, `host`, or `full`. A
 //! family's module adds a short entry point with the family's built-in plugins linked
-//! statically: [`merge::Merge`] runs a whole merge from a mergekit YAML config.
+//! statically: [`merge::Merge`] runs a whole merge from a mergekit YAML config;
+//! `dp::accounting()` (feature `dp`) gives a DP-SGD run's ε and calibrates its noise.
 #![deny(missing_docs)]
 
 pub use mosaic_abi as abi;
 pub use mosaic_tensor as tensor;
 
 #[cfg(feature = "dp")]
-pub use mosaic_dp as dp;
+pub mod dp;
 #[cfg(feature = "host")]
 pub use mosaic_host as host;
 #[cfg(feature = "ldp")]
@@ -34,6 +35,10 @@ pub enum Error {
     #[cfg(feature = "merge")]
     #[error(transparent)]
     Merge(#[from] mosaic_merge::MergeError),
+    /// Differential privacy: a bad parameter, or an accountant's or mechanism's error.
+    #[cfg(feature = "dp")]
+    #[error(transparent)]
+    Dp(#[from] mosaic_dp::DpError),
 }
 
 // The README's Rust examples run as doctests, so they stay true.

@@ -21,6 +21,7 @@ fn statik() -> Registry {
         mosaic_plugin_merge_basic::plugin_module(),
         mosaic_plugin_optim_basic::plugin_module(),
         mosaic_plugin_dp_basic::plugin_module(),
+        mosaic_plugin_dp_accounting::plugin_module(),
         mosaic_plugin_ldp_basic::plugin_module(),
         mosaic_plugin_nas_basic::plugin_module(),
     ] {
@@ -243,6 +244,33 @@ fn sgd_dynamic_equals_static() {
 #[test]
 fn laplace_dynamic_equals_static() {
     assert_eq!(run_laplace(&dynamic()), run_laplace(&statik()));
+}
+
+fn run_accountants(reg: &Registry) -> Vec<u64> {
+    let event = PrivacyEvent::Gaussian {
+        noise_multiplier: 1.1,
+        sampling: mosaic_abi::Sampling::Poisson { rate: 0.02 },
+    };
+    let coarse = ParamMap::new().with("value_discretization_interval", 1e-3);
+    [("rdp", ParamMap::new()), ("pld", coarse), ("zcdp", ParamMap::new())]
+        .iter()
+        .flat_map(|(name, params)| {
+            let mut acc = reg.accountant(name, params).unwrap();
+            let e = if *name == "zcdp" {
+                PrivacyEvent::Zcdp { rho: 0.1 }
+            } else {
+                event.clone()
+            };
+            acc.compose(&e, 500).into_result().unwrap();
+            let r = acc.epsilon_report(1e-5).into_result().unwrap();
+            [r.epsilon.to_bits(), r.order().unwrap_or(0.0).to_bits()]
+        })
+        .collect()
+}
+
+#[test]
+fn accountants_dynamic_equal_static() {
+    assert_eq!(run_accountants(&dynamic()), run_accountants(&statik()));
 }
 
 #[test]

@@ -251,6 +251,10 @@ fn test() -> Result<()> {
     cmd.args(["test", "--workspace"]);
     cmd.env("MOSAIC_TEST_PLUGIN_DIR", &plugins);
     run(cmd)?;
+    // The facade's DP entry point (and its README example) is behind the `dp` feature.
+    let mut cmd = cargo();
+    cmd.args(["test", "-p", "mosaic", "--features", "dp", "--doc"]);
+    run(cmd)?;
     // The dfdx bridge is behind a feature: test it explicitly.
     let mut cmd = cargo();
     cmd.args(["test", "-p", "mosaic-tensor", "--features", "dfdx", "--lib"]);

@@ -31,8 +31,8 @@ mod tensor;
 pub use descriptor::{AlgorithmDescriptor, Family};
 pub use error::{ErrorKind, RError};
 pub use family::dp::{
-    Accountant, AccountantBox, AccountantFfi, Mechanism, MechanismBox, MechanismFfi, PrivacyEvent,
-    Sampling,
+    Accountant, AccountantBox, AccountantFfi, EpsilonReport, Mechanism, MechanismBox, MechanismFfi,
+    PrivacyEvent, Sampling,
 };
 pub use family::ldp::{Estimate, FrequencyOracle, FrequencyOracleBox, FrequencyOracleFfi, Reports};
 pub use family::merge::{MergeCall, MergeMethod, MergeMethodBox, MergeMethodFfi};

@@ -11,6 +11,7 @@
 #![deny(clippy::print_stdout)]
 
 mod demo;
+mod dp;
 mod error;
 mod lora;
 mod merge;
@@ -65,6 +66,9 @@ enum Command {
     Merge(merge::MergeArgs),
     /// Extract a PEFT LoRA adapter from a fine-tune: truncated SVD of each weight delta.
     ExtractLora(lora::LoraArgs),
+    /// Differential privacy: accounting and calibration (`mosaic dp epsilon`, ...).
+    #[command(subcommand)]
+    Dp(dp::DpCommand),
     /// Run the first algorithm of each family on generated data and print one line each.
     Demo {
         #[command(flatten)]
@@ -92,6 +96,7 @@ fn main() -> ExitCode {
         ),
         Command::Merge(args) => (args.json, merge::run(args)),
         Command::ExtractLora(args) => (args.json, lora::run(args)),
+        Command::Dp(cmd) => (cmd.json(), dp::run(cmd)),
         Command::Demo { plugins } => (false, plugins.registry().and_then(|reg| demo::run(&reg))),
     };
     error::finish(result, json)

@@ -385,6 +385,22 @@ fn check_accountant(module: PluginModRef, algo: &AlgorithmDescriptor) -> Result<
     })?;
     no_panic(algo, acc.delta(1.0).into_result())?
         .map_err(|e| fail(algo, format!("delta() of an empty composition failed: {e}")))?;
+    // epsilon_report agrees with epsilon (optional in the vtable: older plugins answer
+    // through the default, which does).
+    let eps = no_panic(algo, acc.epsilon(1e-5).into_result())?.map_err(|e| fail(algo, e))?;
+    let report = no_panic(algo, acc.epsilon_report(1e-5).into_result())?
+        .map_err(|e| fail(algo, format!("epsilon_report() failed: {e}")))?;
+    if report.epsilon != eps || report.delta != 1e-5 {
+        return Err(fail(
+            algo,
+            format!("epsilon_report {report:?} disagrees with epsilon {eps}"),
+        ));
+    }
+    for bad in [f64::NAN, -1.0, 2.0] {
+        if no_panic(algo, acc.epsilon(bad).into_result())?.is_ok() {
+            return Err(fail(algo, format!("epsilon() accepted delta {bad}")));
+        }
+    }
     Ok(())
 }
 

@@ -13,8 +13,8 @@
 //! Other events (zCDP, RDP curves, the Gaussian mechanism, subsampled Laplace) are refused with
 //! an error naming them: the RDP and PLD accountants analyse those.
 //!
-//! Queries: `epsilon(δ)` is Σε when δ ≥ Σδ, and an error otherwise (basic composition
-//! cannot buy a smaller δ with a larger ε); `delta(ε)` is Σδ when ε ≥ Σε, and 1 otherwise
+//! Queries: `epsilon(δ)` is Σε when δ ≥ Σδ, and +∞ otherwise (basic composition cannot buy
+//! a smaller δ with a larger ε); `delta(ε)` is Σδ when ε ≥ Σε, and 1 otherwise
 //! (no guarantee). This bound is loose for many events; advanced accountants (RDP, PLD)
 //! belong in other plugins.
 
@@ -85,16 +85,12 @@ impl Accountant for BasicComposition {
             ));
         }
         let (epsilon, composed) = self.totals();
-        if delta >= composed {
-            Ok(epsilon)
+        // Below the composed δ no finite ε holds: basic composition cannot trade ε for δ.
+        Ok(if delta >= composed {
+            epsilon
         } else {
-            Err(RError::param(
-                "delta",
-                format!(
-                    "the target delta {delta} is below the composed delta {composed}; basic composition cannot trade epsilon for delta"
-                ),
-            ))
-        }
+            f64::INFINITY
+        })
     }
 
     fn delta(&self, epsilon: f64) -> Result<f64, RError> {

@@ -10,6 +10,8 @@ pub mod accountant;
 pub mod event;
 pub mod mechanism;
 
-pub use accountant::{accountant_into_ffi, Accountant, AccountantBox, AccountantFfi};
+pub use accountant::{
+    accountant_into_ffi, Accountant, AccountantBox, AccountantFfi, EpsilonReport,
+};
 pub use event::{PrivacyEvent, Sampling};
 pub use mechanism::{mechanism_into_ffi, Mechanism, MechanismBox, MechanismFfi};

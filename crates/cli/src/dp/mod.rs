@@ -1,0 +1,61 @@
+//! `mosaic dp`: differential privacy from the command line.
+//!
+//! - `epsilon`, `noise-multiplier`, `max-steps`: what a DP-SGD run costs and how to calibrate
+//!   it, with any loaded accountant plugin ([`accounting`]).
+
+mod accounting;
+
+use clap::Subcommand;
+use mosaic_dp::DpError;
+
+use crate::error::{Classify, Details, Kind};
+
+/// The `mosaic dp` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum DpCommand {
+    /// ε of a DP-SGD run: `steps` Gaussian steps on Poisson samples of rate q.
+    Epsilon(accounting::EpsilonArgs),
+    /// The smallest noise multiplier whose DP-SGD run meets a target (ε, δ).
+    NoiseMultiplier(accounting::NoiseMultiplierArgs),
+    /// The largest number of DP-SGD steps a noise multiplier affords within (ε, δ).
+    MaxSteps(accounting::MaxStepsArgs),
+}
+
+impl DpCommand {
+    /// Whether the command prints JSON (so its errors are JSON too).
+    pub fn json(&self) -> bool {
+        match self {
+            DpCommand::Epsilon(a) => a.common.json,
+            DpCommand::NoiseMultiplier(a) => a.common.json,
+            DpCommand::MaxSteps(a) => a.common.json,
+        }
+    }
+}
+
+/// Run a `mosaic dp` subcommand.
+pub fn run(cmd: DpCommand) -> anyhow::Result<()> {
+    match cmd {
+        DpCommand::Epsilon(a) => accounting::epsilon(a),
+        DpCommand::NoiseMultiplier(a) => accounting::noise_multiplier(a),
+        DpCommand::MaxSteps(a) => accounting::max_steps(a),
+    }
+}
+
+impl Classify for DpError {
+    fn kind(&self) -> Option<Kind> {
+        match self {
+            DpError::InvalidParameter { .. } => Some(Kind::Input),
+            // A plugin's failure: its RError (the source) decides.
+            _ => None,
+        }
+    }
+    fn details(&self) -> Details {
+        match self {
+            DpError::InvalidParameter { name, .. } => Details {
+                parameter: Some(name.clone()),
+                ..Details::default()
+            },
+            _ => Details::default(),
+        }
+    }
+}
