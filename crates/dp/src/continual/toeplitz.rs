@@ -233,19 +233,23 @@ pub(crate) fn inverse_coefs(c: &[f64], n: usize) -> Vec<f64> {
 
 /// `‖Σ_{j<k'} C e_{j·b}‖²` for the `T × T` banded Toeplitz `C` with coefficients `c`, where
 /// `k'` = the participations that fit. With orthogonal columns (`bands ≤ b`) this is the sum of
-/// the squared column norms.
+/// the squared column norms. Only the `≤ k'·bands` rows those columns touch are visited, so
+/// time and memory do not grow with `T`.
 fn spaced_columns_norm_squared(c: &[f64], horizon: usize, p: Participation) -> f64 {
     let k = p.effective(horizon);
-    let b = p.min_separation;
-    let mut v = vec![0.0; horizon];
-    for j in 0..k {
-        let start = j * b;
-        for (r, cr) in c.iter().enumerate() {
-            if start + r >= horizon {
-                break;
-            }
-            v[start + r] += cr;
-        }
-    }
-    v.iter().map(|x| x * x).sum()
+    let (b, bands) = (p.min_separation, c.len());
+    let mut rows: Vec<usize> = (0..k)
+        .flat_map(|j| j * b..(j * b + bands).min(horizon))
+        .collect();
+    rows.sort_unstable();
+    rows.dedup();
+    rows.iter()
+        .map(|&row| {
+            // Participations j with 0 <= row - j*b < bands.
+            let first = (row + 1).saturating_sub(bands).div_ceil(b);
+            let last = (row / b).min(k - 1);
+            let v: f64 = (first..=last).map(|j| c[row - j * b]).sum();
+            v * v
+        })
+        .sum()
 }

@@ -3,7 +3,9 @@
 use mosaic_abi::{AccountantBox, RngSeed};
 use rand_chacha::ChaCha20Rng;
 
+use crate::calibrate::{self, NoiseCalibration};
 use crate::noise::{DiscreteGaussian, GaussianNoise, Noise};
+use crate::Accounting;
 use crate::sampling::{rng_from_seed, uniform_below};
 use crate::{DpError, PrivacyEvent, Sampling};
 
@@ -148,6 +150,33 @@ pub fn iteration_event(
         noise_multiplier: source.std_dev() / charged,
         sampling: Sampling::Full,
     }))
+}
+
+/// The smallest noise multiplier for which `iterations` iterations of Private Evolution
+/// (`nearest_neighbors` votes per private point) are (ε, δ)-DP under `accounting` (e.g.
+/// `mosaic::dp::accounting()`, the RDP accountant), to the relative tolerance
+/// [`calibrate::DEFAULT_RELATIVE_TOLERANCE`]. Errors name `epsilon` (≤ 0, or a target no
+/// multiplier in range meets), `delta`, `iterations` and `nearest_neighbors`.
+pub fn calibrate_noise_multiplier(
+    accounting: &Accounting<'_>,
+    epsilon: f64,
+    delta: f64,
+    iterations: usize,
+    nearest_neighbors: usize,
+) -> Result<NoiseCalibration, DpError> {
+    crate::accounting::check_epsilon(epsilon)?;
+    crate::accounting::check_delta(delta)?;
+    if iterations == 0 {
+        return Err(DpError::param("iterations", "must be at least 1"));
+    }
+    calibrate::smallest_noise_multiplier(epsilon, calibrate::DEFAULT_RELATIVE_TOLERANCE, |z| {
+        let noise = Noise::Gaussian {
+            noise_multiplier: z,
+            seed: RngSeed::from_u64(0),
+        };
+        let event = iteration_event(&noise, nearest_neighbors)?.expect("Gaussian noise");
+        accounting.epsilon(&[(event, iterations as u64)], delta)
+    })
 }
 
 /// What one iteration did.

@@ -42,7 +42,7 @@ mod points;
 mod tests;
 
 pub use evolution::{
-    geometric_schedule, iteration_event, private_evolution, Evolution, EvolutionConfig,
+    calibrate_noise_multiplier, geometric_schedule, iteration_event, private_evolution, Evolution, EvolutionConfig,
     IterationStats,
 };
 pub use frechet::{frechet_distance, frechet_distance_between, GaussianFit};
