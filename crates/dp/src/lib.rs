@@ -11,6 +11,12 @@
 //!   to a sensitivity with the grid rounding charged — the path DP-SGD and the
 //!   continual-release counters draw their noise through.
 //! - [`checks`]: the parameter checks mechanisms share (ε, δ, sensitivity).
+//! - [`noise`]: Gaussian noise on a power-of-two grid (the exact discrete Gaussian) for the
+//!   mechanisms that privatize vectors they compute themselves.
+//! - [`continual`]: private prefix sums over a stream — the binary tree counter (with
+//!   Honaker's estimate) and the banded Toeplitz matrix-factorization mechanism, whose
+//!   [`continual::MfStream`] is the correlated noise of DP-FTRL.
+//! - [`synth`]: DP synthetic data by Private Evolution, and the Fréchet distance.
 //! - [`Release`] calls a loaded mechanism with fresh OS entropy per release, or (for
 //!   experiments, and labelled so) with a fixed seed.
 #![deny(missing_docs)]
@@ -18,9 +24,12 @@
 pub mod accounting;
 pub mod calibrate;
 pub mod checks;
+pub mod continual;
 mod error;
+pub mod noise;
 mod release;
 pub mod sampling;
+pub mod synth;
 
 pub use accounting::{AccountantSource, Accounting, FnSource};
 pub use error::DpError;

@@ -4,9 +4,12 @@
 //!   ([`release`]).
 //! - `epsilon`, `noise-multiplier`, `max-steps`: what a DP-SGD run costs and how to calibrate
 //!   it, with any loaded accountant plugin ([`accounting`]).
+//! - `synth`: DP synthetic data by Private Evolution on a generated mixture, the Fréchet
+//!   distance per ε ([`synth`]).
 
 mod accounting;
 pub mod release;
+mod synth;
 
 use clap::Subcommand;
 use mosaic_dp::DpError;
@@ -25,6 +28,9 @@ pub enum DpCommand {
     NoiseMultiplier(accounting::NoiseMultiplierArgs),
     /// The largest number of DP-SGD steps a noise multiplier affords within (ε, δ).
     MaxSteps(accounting::MaxStepsArgs),
+    /// DP synthetic data: Private Evolution on a generated Gaussian mixture, for each ε the
+    /// Fréchet distance between the synthetic and private sets.
+    Synth(synth::SynthArgs),
 }
 
 impl DpCommand {
@@ -35,6 +41,7 @@ impl DpCommand {
             DpCommand::Epsilon(a) => a.common.json,
             DpCommand::NoiseMultiplier(a) => a.common.json,
             DpCommand::MaxSteps(a) => a.common.json,
+            DpCommand::Synth(a) => a.json,
         }
     }
 }
@@ -46,6 +53,7 @@ pub fn run(cmd: DpCommand) -> anyhow::Result<()> {
         DpCommand::Epsilon(a) => accounting::epsilon(a),
         DpCommand::NoiseMultiplier(a) => accounting::noise_multiplier(a),
         DpCommand::MaxSteps(a) => accounting::max_steps(a),
+        DpCommand::Synth(a) => synth::run(a),
     }
 }
 
