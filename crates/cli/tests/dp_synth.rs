@@ -110,7 +110,15 @@ fn bad_options_are_named() {
     assert_eq!(o.status.code(), Some(3));
     // An accountant that cannot analyse the Gaussian events is an input error naming them.
     let o = run(&["--accountant", "basic", "--json"]);
-    assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stdout));
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert!(v["error"]["message"].as_str().unwrap().contains("gaussian"), "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("gaussian"),
+        "{v}"
+    );
 }

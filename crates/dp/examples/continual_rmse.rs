@@ -12,7 +12,12 @@ use mosaic_dp::noise::Noise;
 
 /// RMSE over the T prefix sums of noisy runs on a zero stream (`dim` independent coordinates,
 /// `trials` runs), in units of the noise multiplier times the bound.
-fn empirical<F: FnMut(u64) -> Vec<Vec<f64>>>(horizon: usize, dim: usize, trials: u64, mut run: F) -> f64 {
+fn empirical<F: FnMut(u64) -> Vec<Vec<f64>>>(
+    horizon: usize,
+    dim: usize,
+    trials: u64,
+    mut run: F,
+) -> f64 {
     let mut sum = 0.0;
     for trial in 0..trials {
         sum += run(trial).iter().flatten().map(|v| v * v).sum::<f64>();
@@ -32,22 +37,49 @@ fn main() {
         };
         let tree_run = |e| {
             empirical(horizon, dim, trials, |t| {
-                let mut c = TreeCounter::new(horizon, dim, 1.0, e, Noise::gaussian_fixed_seed(z, t)).unwrap();
-                (0..horizon).map(|_| c.push(&vec![0.0; dim]).unwrap()).collect()
+                let mut c =
+                    TreeCounter::new(horizon, dim, 1.0, e, Noise::gaussian_fixed_seed(z, t))
+                        .unwrap();
+                (0..horizon)
+                    .map(|_| c.push(&vec![0.0; dim]).unwrap())
+                    .collect()
             })
         };
         let mut cells = vec![
-            format!("{:.3} ({:.3})", tree(TreeEstimator::Plain), tree_run(TreeEstimator::Plain)),
-            format!("{:.3} ({:.3})", tree(TreeEstimator::Honaker), tree_run(TreeEstimator::Honaker)),
+            format!(
+                "{:.3} ({:.3})",
+                tree(TreeEstimator::Plain),
+                tree_run(TreeEstimator::Plain)
+            ),
+            format!(
+                "{:.3} ({:.3})",
+                tree(TreeEstimator::Honaker),
+                tree_run(TreeEstimator::Honaker)
+            ),
         ];
         let mut full = 0.0;
         for bands in [16, 64, horizon] {
-            let (mf, report) = BandedToeplitz::optimal(horizon, bands.min(horizon), &OptimizeOptions::default()).unwrap();
+            let (mf, report) =
+                BandedToeplitz::optimal(horizon, bands.min(horizon), &OptimizeOptions::default())
+                    .unwrap();
             assert!(report.converged);
-            let rmse = mf.error(horizon, Participation::single(), Objective::Mean).unwrap().sqrt();
+            let rmse = mf
+                .error(horizon, Participation::single(), Objective::Mean)
+                .unwrap()
+                .sqrt();
             let run = empirical(horizon, dim, trials, |t| {
-                let mut c = mf.counter(horizon, dim, 1.0, Participation::single(), Noise::gaussian_fixed_seed(z, t)).unwrap();
-                (0..horizon).map(|_| c.push(&vec![0.0; dim]).unwrap()).collect()
+                let mut c = mf
+                    .counter(
+                        horizon,
+                        dim,
+                        1.0,
+                        Participation::single(),
+                        Noise::gaussian_fixed_seed(z, t),
+                    )
+                    .unwrap();
+                (0..horizon)
+                    .map(|_| c.push(&vec![0.0; dim]).unwrap())
+                    .collect()
             });
             cells.push(format!("{rmse:.3} ({run:.3})"));
             full = rmse;
@@ -63,11 +95,20 @@ fn main() {
     for k in [2usize, 4, 16] {
         let horizon = 1024;
         let p = Participation::multi_epoch(k, horizon / k);
-        let opts = OptimizeOptions { participation: p, ..Default::default() };
+        let opts = OptimizeOptions {
+            participation: p,
+            ..Default::default()
+        };
         let (mf, report) = BandedToeplitz::optimal(horizon, horizon / k, &opts).unwrap();
         assert!(report.converged);
         let banded = mf.error(horizon, p, Objective::Mean).unwrap().sqrt();
-        let identity = BandedToeplitz::identity().error(horizon, p, Objective::Mean).unwrap().sqrt();
-        println!("| {k} | {identity:.3} | {banded:.3} | {:.2}x |", identity / banded);
+        let identity = BandedToeplitz::identity()
+            .error(horizon, p, Objective::Mean)
+            .unwrap()
+            .sqrt();
+        println!(
+            "| {k} | {identity:.3} | {banded:.3} | {:.2}x |",
+            identity / banded
+        );
     }
 }

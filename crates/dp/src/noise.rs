@@ -2,7 +2,7 @@
 //! compute themselves (the continual-release counters, the matrix-factorization stream, the
 //! Private Evolution histogram).
 //!
-//! A mechanism hands a [`GaussianNoise`] the vector it wants to privatize; the source rounds
+//! A mechanism hands a [`NoiseSource`] the vector it wants to privatize; the source rounds
 //! each value onto its grid of step `g = 2^k` and adds independent noise that is an exact
 //! multiple of `g`. This is the discipline of the Laplace plugin and of OpenDP: noise is drawn
 //! exactly on the integers (here the discrete Gaussian of Canonne, Kamath and Steinke, "The
@@ -14,23 +14,19 @@
 //! Rounding moves each coordinate by at most `g / 2`, so two neighbouring inputs whose exact
 //! values differ in `m` coordinates by an L2 distance `Δ` land on grid points at distance at
 //! most `Δ + g·√m`. Mechanisms charge that to the sensitivity
-//! ([`GaussianNoise::charged_sensitivity`]); with the grid chosen by [`DiscreteGaussian`]
-//! (`σ / g ≥ 2^24`) the charge is below `2^-24·σ·√m`.
+//! ([`NoiseSource::charged_sensitivity`]); with the grid chosen by [`DiscreteGaussian`]
+//! (`σ / g ≥ 2^40`) the charge is below `2^-40·σ·√m`.
 //!
 //! [`NoNoise`] turns the noise off (tests, and the non-private baseline): values pass through
 //! unrounded, so counters return exact sums.
 
 use mosaic_abi::{RngSeed, SeedSource};
-use rand_chacha::ChaCha20Rng;
 
-use crate::sampling::{bernoulli_exp_neg, discrete_laplace, rng_from_seed, Rational};
+use crate::sampling;
 use crate::DpError;
 
-/// The lattice scale `σ / g` of [`DiscreteGaussian`] lies in `[2^GRID_BITS, 2^(GRID_BITS+1)]`.
-pub const GRID_BITS: i32 = 24;
-
 /// A source of independent, centred Gaussian noise on a grid.
-pub trait GaussianNoise: Send {
+pub trait NoiseSource: Send {
     /// The standard deviation σ of each noise value (0 when the noise is off).
     fn std_dev(&self) -> f64;
     /// The grid step `g`: values are rounded to multiples of `g` and the noise is a multiple of
@@ -54,7 +50,7 @@ pub trait GaussianNoise: Send {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct NoNoise;
 
-impl GaussianNoise for NoNoise {
+impl NoiseSource for NoNoise {
     fn std_dev(&self) -> f64 {
         0.0
     }
@@ -69,49 +65,35 @@ impl GaussianNoise for NoNoise {
     }
 }
 
-/// The discrete Gaussian `g · N_Z(0, n²)` with `g = 2^k` and `n·g ≥ σ`, drawn exactly from a
-/// ChaCha20 stream.
+/// The discrete Gaussian `g · N_Z(0, n²)` on a grid `g = 2^k`, drawn exactly: a stream of
+/// calls to [`NoiseSource::privatize`] over [`sampling::GaussianNoise`], the one exact
+/// Gaussian path of the crate (the grid has `σ / g ≥ 2^40`, and `n·g ∈ [σ, σ(1 + 2^-40)]`,
+/// never below the σ asked for).
 ///
-/// The grid is the largest power of two `g` with `σ / g ≥ 2^24`, and `n = ⌈σ / g⌉`, so the
-/// scale used is `n·g ∈ [σ, σ(1 + 2^-24))` (never below the one asked for). Each value is
-/// `round(x / g)` (ties to even) plus an integer `Y ~ N_Z(0, n²)`, times `g`.
-///
-/// Sampling (CKS 2020, Algorithm 3 with `t = n`): draw `Y` from the discrete Laplace
-/// distribution of scale `n`, accept it with probability `exp(−(|Y| − n)² / (2n²))`. Then
-/// `P(Y = y) ∝ exp(−|y|/n − (|y| − n)²/(2n²)) ∝ exp(−y²/(2n²))`: exactly the discrete Gaussian.
-/// The acceptance exponent is the rational `(|Y| − n)² / (2n²)` with `2n² < 2^52`, split into
-/// its whole part (that many Bernoulli(e^-1) draws) and a `u64` fraction. Only when `|Y| ≥
-/// 2^64` (probability below `exp(−2^38)`) does the square leave `u128`; such a draw is
-/// rejected, which it would be with probability `1 − exp(−2^76)` anyway.
+/// Call `c` (counted from 0) draws its noise from the seed `seed.derive(c)`, block by block
+/// as [`sampling::GaussianNoise::add_to_f64`] does, so a stream of calls is reproducible from
+/// the seed alone and no two calls share randomness.
 pub struct DiscreteGaussian {
-    std_dev: f64,
-    k: i32,
-    lattice: u64,
-    rng: ChaCha20Rng,
-    source: SeedSource,
+    noise: sampling::GaussianNoise,
+    seed: RngSeed,
+    calls: u64,
 }
 
 impl std::fmt::Debug for DiscreteGaussian {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DiscreteGaussian")
-            .field("std_dev", &self.std_dev)
-            .field("granularity", &pow2(self.k))
-            .field("lattice_scale", &self.lattice)
-            .field("seed_source", &self.source)
+            .field("std_dev", &self.noise.sigma())
+            .field("granularity", &self.granularity())
+            .field("lattice_scale", &self.noise.lattice_sigma())
+            .field("seed_source", &self.seed.source)
             .finish()
     }
 }
 
-/// `2^k` for `k` in the normal `f64` range.
-pub(crate) fn pow2(k: i32) -> f64 {
-    debug_assert!((-1022..=1023).contains(&k));
-    f64::from_bits(((k + 1023) as u64) << 52)
-}
-
 impl DiscreteGaussian {
-    /// Noise of standard deviation at least `std_dev` (finite, > 0) from the ChaCha20 stream of
-    /// `seed` (use [`RngSeed::from_os`] in production: whoever holds a fixed seed can subtract
-    /// the noise).
+    /// Noise of standard deviation at least `std_dev` (finite, > 0) from the ChaCha20 streams
+    /// of `seed` (use [`RngSeed::from_os`] in production: whoever holds a fixed seed can
+    /// subtract the noise).
     pub fn new(std_dev: f64, seed: RngSeed) -> Result<DiscreteGaussian, DpError> {
         if !(std_dev.is_finite() && std_dev > 0.0) {
             return Err(DpError::param(
@@ -119,83 +101,45 @@ impl DiscreteGaussian {
                 format!("must be finite and > 0, got {std_dev}"),
             ));
         }
-        // floor(log2 σ) from the exponent bits; subnormal and tiny σ have no normal grid.
-        let biased = ((std_dev.to_bits() >> 52) & 0x7ff) as i32;
-        let k = biased - 1023 - GRID_BITS;
-        if k < -1022 {
+        let noise = sampling::GaussianNoise::new(std_dev)
+            .map_err(|e| DpError::param("std_dev", format!("{std_dev}: {e}")))?;
+        if !(noise.sigma().is_finite() && noise.grid().step() > 0.0) {
             return Err(DpError::param(
                 "std_dev",
-                format!("{std_dev} is too small for the noise grid (need at least 2^-998)"),
+                format!("{std_dev} has no normal noise grid"),
             ));
         }
-        let n = (std_dev / pow2(k)).ceil();
-        debug_assert!((16_777_216.0..=33_554_432.0).contains(&n));
         Ok(DiscreteGaussian {
-            std_dev: n * pow2(k),
-            k,
-            lattice: n as u64,
-            rng: rng_from_seed(&seed),
-            source: seed.source,
+            noise,
+            seed,
+            calls: 0,
         })
     }
 
     /// The integer scale `n` of the lattice noise (`std_dev = n · granularity`).
     pub fn lattice_scale(&self) -> u64 {
-        self.lattice
+        self.noise.lattice_sigma()
     }
 }
 
-/// One draw of `N_Z(0, n²)` (see [`DiscreteGaussian`]); `n ≤ 2^25`.
-pub(crate) fn sample_discrete_gaussian(rng: &mut ChaCha20Rng, n: u64) -> i128 {
-    debug_assert!(n > 0 && n <= 1 << 25);
-    let scale = Rational::new(n, 1).expect("positive denominator");
-    let den = 2 * (n as u128) * (n as u128);
-    loop {
-        let y = discrete_laplace(rng, scale).expect("positive scale");
-        let diff = y.unsigned_abs().abs_diff(n as u128);
-        let Some(num) = diff.checked_mul(diff) else {
-            continue;
-        };
-        let (whole, rest) = (num / den, (num % den) as u64);
-        let frac = Rational::new(rest, den as u64).expect("positive denominator");
-        if bernoulli_exp_neg(rng, frac) && (0..whole).all(|_| bernoulli_exp_neg(rng, Rational::ONE))
-        {
-            return y;
-        }
-    }
-}
-
-impl GaussianNoise for DiscreteGaussian {
+impl NoiseSource for DiscreteGaussian {
     fn std_dev(&self) -> f64 {
-        self.std_dev
+        self.noise.sigma()
     }
 
     fn granularity(&self) -> f64 {
-        pow2(self.k)
+        self.noise.grid().step()
     }
 
     fn privatize(&mut self, values: &mut [f64]) -> Result<(), DpError> {
-        let g = pow2(self.k);
-        // |x / g| < 2^100 keeps the lattice integer and the noisy sum inside i128.
-        let limit = 2f64.powi(100);
-        for (i, v) in values.iter_mut().enumerate() {
-            let lattice = (*v / g).round_ties_even();
-            if lattice.is_nan() || lattice.abs() >= limit {
-                return Err(DpError::param(
-                    "values",
-                    format!(
-                        "value {v} at position {i} does not fit the noise grid (|x| must be finite and below 2^100 times the grid step {g})"
-                    ),
-                ));
-            }
-            let noisy = lattice as i128 + sample_discrete_gaussian(&mut self.rng, self.lattice);
-            *v = noisy as f64 * g;
-        }
+        self.noise
+            .add_to_f64(&self.seed.derive(self.calls), values)?;
+        self.calls += 1;
         Ok(())
     }
 
     fn seed_source(&self) -> Option<SeedSource> {
-        Some(self.source)
+        Some(self.seed.source)
     }
 }
 
@@ -245,7 +189,7 @@ impl Noise {
 
     /// The source for a query of L2 sensitivity `sensitivity` (> 0): σ = noise multiplier ×
     /// sensitivity. Errors name `noise_multiplier`.
-    pub fn source(&self, sensitivity: f64) -> Result<Box<dyn GaussianNoise>, DpError> {
+    pub fn source(&self, sensitivity: f64) -> Result<Box<dyn NoiseSource>, DpError> {
         match *self {
             Noise::Off => Ok(Box::new(NoNoise)),
             Noise::Gaussian {

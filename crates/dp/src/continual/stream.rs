@@ -1,6 +1,6 @@
 //! Streaming matrix-factorization noise: one step at a time, `O(bands · dim)` memory.
 
-use crate::noise::{GaussianNoise, Noise};
+use crate::noise::{Noise, NoiseSource};
 use crate::{DpError, PrivacyEvent, Sampling};
 
 use super::check_step_input;
@@ -30,7 +30,7 @@ pub struct MfStream {
     /// The last `bands − 1` outputs, the same ring.
     outputs: Vec<f64>,
     scratch: Vec<f64>,
-    noise: Box<dyn GaussianNoise>,
+    noise: Box<dyn NoiseSource>,
     sensitivity: f64,
     moved_coordinates: u64,
 }

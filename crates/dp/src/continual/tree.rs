@@ -1,6 +1,6 @@
 //! The binary tree counter and Honaker's variance-reduced estimate.
 
-use crate::noise::{GaussianNoise, Noise};
+use crate::noise::{Noise, NoiseSource};
 use crate::{DpError, PrivacyEvent, Sampling};
 
 use super::{check_dim_and_bound, check_horizon, check_step_input};
@@ -43,7 +43,7 @@ pub struct TreeCounter {
     previous: Vec<f64>,
     /// Honaker's weight on a block's own noisy value, per height.
     weights: Vec<f64>,
-    noise: Box<dyn GaussianNoise>,
+    noise: Box<dyn NoiseSource>,
     l2_bound: f64,
     noise_multiplier: f64,
     scratch: Vec<f64>,

@@ -54,3 +54,10 @@ use mosaic_abi::RngSeed;
 pub fn bits_from_seed(seed: &RngSeed) -> Bits {
     Bits::from_seed(seed)
 }
+
+/// The ChaCha20 generator keyed by `seed`, for randomness that is not a DP sampler's (public
+/// samples, resampling). Samplers take [`Bits`]; wrap a generator with [`Bits::new`].
+pub fn rng_from_seed(seed: &RngSeed) -> rand_chacha::ChaCha20Rng {
+    use rand_core::SeedableRng;
+    rand_chacha::ChaCha20Rng::from_seed(seed.bytes)
+}

@@ -1,6 +1,6 @@
 //! The DP nearest-neighbour histogram: private points vote for their nearest candidates.
 
-use crate::noise::GaussianNoise;
+use crate::noise::NoiseSource;
 use crate::DpError;
 
 use super::Points;
@@ -62,7 +62,7 @@ pub fn dp_nearest_neighbor_histogram(
     candidates: &Points,
     k: usize,
     threshold: f64,
-    noise: &mut dyn GaussianNoise,
+    noise: &mut dyn NoiseSource,
 ) -> Result<Vec<f64>, DpError> {
     if !(threshold.is_finite() && threshold >= 0.0) {
         return Err(DpError::param(

@@ -42,8 +42,8 @@ mod points;
 mod tests;
 
 pub use evolution::{
-    calibrate_noise_multiplier, geometric_schedule, iteration_event, private_evolution, Evolution, EvolutionConfig,
-    IterationStats,
+    calibrate_noise_multiplier, geometric_schedule, iteration_event, private_evolution, Evolution,
+    EvolutionConfig, IterationStats,
 };
 pub use frechet::{frechet_distance, frechet_distance_between, GaussianFit};
 pub use generator::{GaussianGenerator, Generator};
