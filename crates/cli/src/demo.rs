@@ -103,9 +103,10 @@ fn ldp(reg: &Registry) -> Result<Row> {
     let params = ParamMap::new()
         .with("epsilon", 2.0)
         .with("domain_size", k as i64);
-    let client = mosaic_ldp::LdpClient::new("grr", params.clone(), reg.ldp_oracle("grr", &params)?);
+    let client =
+        mosaic_ldp::LdpClient::new(mosaic_ldp::Oracle::new(reg.ldp_oracle("grr", &params)?)?);
     let mut server =
-        mosaic_ldp::LdpServer::new("grr", params.clone(), reg.ldp_oracle("grr", &params)?)?;
+        mosaic_ldp::LdpServer::new(mosaic_ldp::Oracle::new(reg.ldp_oracle("grr", &params)?)?);
     // 50 000 users with a skewed (geometric-like) preference over 16 items.
     let values: Vec<u64> = (0..50_000u64)
         .map(|i| {
@@ -127,7 +128,7 @@ fn ldp(reg: &Registry) -> Result<Row> {
         result: format!(
             "item 0: true {truth0}, estimated {:.0} ± {:.0} from {} reports",
             est.counts[0],
-            est.variance.sqrt(),
+            est.variance[0].sqrt(),
             values.len()
         ),
     })

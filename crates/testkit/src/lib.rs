@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 
 pub mod conformance;
+pub mod ldp;
 pub mod merge;
 pub mod strategies;
 
