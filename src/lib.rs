@@ -3,7 +3,8 @@
 //! This facade re-exports the Mosaic crates behind cargo features so a user depends only on
 //! what they need: `merge` (default), `dp`, `ldp`, `nas`, `optim`, `host`, or `full`. A
 //! family's module adds a short entry point with the family's built-in plugins linked
-//! statically: [`merge::Merge`] runs a whole merge from a mergekit YAML config.
+//! statically: [`merge::Merge`] runs a whole merge from a mergekit YAML config, `ldp::oracle`
+//! builds a local-DP frequency oracle by name.
 #![deny(missing_docs)]
 
 pub use mosaic_abi as abi;
@@ -14,7 +15,7 @@ pub use mosaic_dp as dp;
 #[cfg(feature = "host")]
 pub use mosaic_host as host;
 #[cfg(feature = "ldp")]
-pub use mosaic_ldp as ldp;
+pub mod ldp;
 #[cfg(feature = "merge")]
 pub mod merge;
 #[cfg(feature = "nas")]
@@ -34,6 +35,10 @@ pub enum Error {
     #[cfg(feature = "merge")]
     #[error(transparent)]
     Merge(#[from] mosaic_merge::MergeError),
+    /// Local DP: an oracle's error, a malformed or foreign batch or state.
+    #[cfg(feature = "ldp")]
+    #[error(transparent)]
+    Ldp(#[from] mosaic_ldp::LdpError),
 }
 
 // The README's Rust examples run as doctests, so they stay true.

@@ -22,6 +22,8 @@ fn statik() -> Registry {
         mosaic_plugin_optim_basic::plugin_module(),
         mosaic_plugin_dp_basic::plugin_module(),
         mosaic_plugin_ldp_basic::plugin_module(),
+        mosaic_plugin_ldp_freq::plugin_module(),
+        mosaic_plugin_ldp_rappor::plugin_module(),
         mosaic_plugin_nas_basic::plugin_module(),
     ] {
         reg.add_static(m).unwrap();
@@ -240,6 +242,32 @@ fn laplace_dynamic_equals_static() {
 #[test]
 fn grr_dynamic_equals_static() {
     assert_eq!(run_grr(&dynamic()), run_grr(&statik()));
+}
+
+/// Reports and server states of every LDP oracle, loaded and linked statically.
+fn run_ldp_oracles(reg: &Registry) -> Vec<(Vec<u64>, Vec<u64>)> {
+    [
+        "grr", "sue", "oue", "olh", "blh", "hr", "cms", "hcms", "rappor",
+    ]
+    .iter()
+    .map(|name| {
+        let params = ParamMap::new()
+            .with("epsilon", 1.5)
+            .with("domain_size", 40i64);
+        let o = mosaic_ldp::Oracle::new(reg.ldp_oracle(name, &params).unwrap()).unwrap();
+        let values: Vec<u64> = (0..9000u64).map(|i| (i * i) % 40).collect();
+        let reports = o.perturb(&values, RngSeed::from_u64(9)).unwrap();
+        let state = o.aggregate(&reports).unwrap();
+        let est = o.estimate(&state).unwrap();
+        assert_eq!(est.counts.len(), 40, "{name}");
+        (reports.data.to_vec(), state.words.to_vec())
+    })
+    .collect()
+}
+
+#[test]
+fn ldp_oracles_dynamic_equal_static() {
+    assert_eq!(run_ldp_oracles(&dynamic()), run_ldp_oracles(&statik()));
 }
 
 #[test]

@@ -44,7 +44,7 @@ tasks:
   build-plugins [--release]  build plugin cdylibs into target/<profile>/plugins/
   test                       build plugins, run every test, clippy -D warnings, fmt --check
   demo [--release]           build plugins and the CLI, then list plugins and run each family
-  bench [NAME]               run criterion benchmarks (e.g. `cargo xtask bench merge`)";
+  bench [NAME]               run benchmarks (`merge`, `ldp`, `ldp-accuracy`, or criterion ones)";
 
 #[derive(Clone, Copy, PartialEq)]
 enum Profile {
@@ -255,6 +255,10 @@ fn test() -> Result<()> {
     let mut cmd = cargo();
     cmd.args(["test", "-p", "mosaic-tensor", "--features", "dfdx", "--lib"]);
     run(cmd)?;
+    // The facade's LDP entry point is behind its `ldp` feature: run its doctests too.
+    let mut cmd = cargo();
+    cmd.args(["test", "-p", "mosaic", "--features", "ldp", "--doc"]);
+    run(cmd)?;
     // The template's own tests (it runs our conformance suite on itself), out of tree.
     let mut cmd = cargo();
     cmd.current_dir(root().join("plugins/template"));
@@ -305,6 +309,28 @@ fn demo(profile: Profile) -> Result<()> {
 }
 
 fn bench(rest: &[String]) -> Result<()> {
+    let name = rest.iter().find(|a| !a.starts_with('-'));
+    // The LDP benches link their plugins statically: no plugin libraries to build.
+    if let Some(n) = name.filter(|n| *n == "ldp" || *n == "ldp-accuracy") {
+        let mut cmd = cargo();
+        if n == "ldp" {
+            cmd.args(["bench", "-p", "mosaic-ldp", "--bench", "ldp"]);
+        } else {
+            cmd.args([
+                "test",
+                "--release",
+                "-p",
+                "mosaic-ldp",
+                "--test",
+                "accuracy",
+                "--",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ]);
+        }
+        return run(cmd);
+    }
     let plugins = build_plugins(Profile::Release)?;
     let mut cmd = cargo();
     cmd.arg("bench");

@@ -299,6 +299,7 @@ fn classify(cause: &(dyn StdError + 'static)) -> Option<(Option<Kind>, Details)>
         .or_else(|| try_as::<serde_json::Error>(cause))
         .or_else(|| try_as::<serde_yaml::Error>(cause))
         .or_else(|| try_as::<clap::Error>(cause))
+        .or_else(|| try_as::<mosaic_ldp::LdpError>(cause))
     // Family command modules add their error enums here, one `.or_else` each.
 }
 

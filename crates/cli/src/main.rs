@@ -12,6 +12,7 @@
 
 mod demo;
 mod error;
+mod ldp;
 mod lora;
 mod merge;
 mod output;
@@ -65,6 +66,9 @@ enum Command {
     Merge(merge::MergeArgs),
     /// Extract a PEFT LoRA adapter from a fine-tune: truncated SVD of each weight delta.
     ExtractLora(lora::LoraArgs),
+    /// Local differential privacy: simulate, perturb, aggregate, estimate, merge states.
+    #[command(subcommand)]
+    Ldp(ldp::LdpCommand),
     /// Run the first algorithm of each family on generated data and print one line each.
     Demo {
         #[command(flatten)]
@@ -92,6 +96,7 @@ fn main() -> ExitCode {
         ),
         Command::Merge(args) => (args.json, merge::run(args)),
         Command::ExtractLora(args) => (args.json, lora::run(args)),
+        Command::Ldp(cmd) => (cmd.json(), ldp::run(cmd)),
         Command::Demo { plugins } => (false, plugins.registry().and_then(|reg| demo::run(&reg))),
     };
     error::finish(result, json)

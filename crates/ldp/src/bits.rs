@@ -165,6 +165,111 @@ impl BitCounter {
     }
 }
 
+/// Reports made of an `m`-bit vector followed by a row index (a hash function of CMS, a
+/// cohort of RAPPOR): the vector in the low `m` bits, the index in the next `index_bits`.
+/// With `m ≥ 64` (a multiple of 64) the vector fills whole words and the index has its own
+/// word; with `m < 64` both share word 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RowVectors {
+    /// Bits of the vector (a power of two).
+    pub m: usize,
+    /// Rows.
+    pub rows: u64,
+    /// Bits of the row index.
+    pub index_bits: u32,
+}
+
+impl RowVectors {
+    /// The layout of `m`-bit vectors (a power of two) with `rows` rows; an error says why
+    /// they do not fit in one word when `m < 64`.
+    pub fn new(m: u64, rows: u64) -> Result<RowVectors, String> {
+        if !m.is_power_of_two() {
+            return Err(format!("must be a power of two, got {m}"));
+        }
+        let index_bits = crate::params::bits_for(rows);
+        if m < 64 && m as u32 + index_bits > 64 {
+            return Err(format!(
+                "{rows} rows do not fit beside {m} bits in one word"
+            ));
+        }
+        Ok(RowVectors {
+            m: m as usize,
+            rows,
+            index_bits,
+        })
+    }
+
+    /// Words of the vector.
+    pub fn vector_words(&self) -> usize {
+        self.m.div_ceil(64)
+    }
+
+    /// Bits of information per report.
+    pub fn report_bits(&self) -> u32 {
+        self.m as u32 + self.index_bits
+    }
+
+    /// Words per report.
+    pub fn report_len(&self) -> usize {
+        (self.report_bits() as usize).div_ceil(64)
+    }
+
+    /// The row index of a report.
+    #[inline]
+    pub fn index(&self, r: &[u64]) -> u64 {
+        if self.m >= 64 {
+            r[self.vector_words()]
+        } else {
+            r[0] >> self.m
+        }
+    }
+
+    /// Set the row index of a report whose vector is written.
+    #[inline]
+    pub fn set_index(&self, r: &mut [u64], index: u64) {
+        if self.m >= 64 {
+            r[self.vector_words()] = index;
+        } else {
+            r[0] |= index << self.m;
+        }
+    }
+
+    /// The position of the first report (if any) whose row index is out of range.
+    pub fn bad_index(&self, reports: &[u64]) -> Option<(usize, u64)> {
+        reports
+            .chunks_exact(self.report_len())
+            .map(|r| self.index(r))
+            .enumerate()
+            .find(|&(_, i)| i >= self.rows)
+    }
+
+    /// Count validated reports into `counts`: `rows · m` per-row bit counts (row-major), then
+    /// the reports per row.
+    pub fn count(&self, reports: &[u64], counts: &mut [u64]) {
+        let (m, rows) = (self.m, self.rows as usize);
+        let (ones, per_row) = counts.split_at_mut(rows * m);
+        if m >= 64 {
+            let mut c = BitCounter::new(rows * m);
+            for r in reports.chunks_exact(self.report_len()) {
+                let j = self.index(r) as usize;
+                c.add(j * m / 64, &r[..self.vector_words()]);
+                per_row[j] += 1;
+            }
+            c.add_into(ones);
+        } else {
+            for r in reports.chunks_exact(self.report_len()) {
+                let j = self.index(r) as usize;
+                let mut v = r[0] & ((1 << m) - 1);
+                while v != 0 {
+                    ones[j * m + v.trailing_zeros() as usize] += 1;
+                    v &= v - 1;
+                }
+                per_row[j] += 1;
+            }
+        }
+    }
+}
+
 /// Every pattern of `one.len()` independent bits (at most 20) with its probability, where bit
 /// `i` is 1 with probability `one[i]`: pattern `x` has bit `i` at `x >> i & 1`.
 pub fn product_distribution(one: &[f64]) -> Vec<(u64, f64)> {
@@ -215,6 +320,33 @@ mod tests {
         let mut bad = pack(&[1], 1, 3);
         bad[0] |= 0x80;
         assert!(unpack(&bad, 1, 1, 3).unwrap_err().contains("padding"));
+    }
+
+    #[test]
+    fn row_vectors_place_and_count() {
+        for (m, rows) in [(8u64, 3u64), (128, 3)] {
+            let l = RowVectors::new(m, rows).unwrap();
+            let mut reports = vec![0u64; 4 * l.report_len()];
+            for (i, r) in reports.chunks_exact_mut(l.report_len()).enumerate() {
+                r[0] = 1 | 1 << (i % 2 + 1);
+                l.set_index(r, i as u64 % rows);
+            }
+            assert_eq!(l.bad_index(&reports), None);
+            let mut counts = vec![0u64; (rows * (m + 1)) as usize];
+            l.count(&reports, &mut counts);
+            let m = m as usize;
+            assert_eq!(counts[0], 2); // row 0: reports 0 and 3
+            assert_eq!(counts[1], 1); // report 0's bit 1
+            assert_eq!(counts[m + 2], 1); // row 1 = report 1's bit 2
+            assert_eq!(&counts[rows as usize * m..], &[2, 1, 1]);
+            let last = reports.len() - l.report_len();
+            l.set_index(&mut reports[last..], rows);
+            assert_eq!(l.bad_index(&reports).map(|b| b.0), Some(3));
+        }
+        assert!(RowVectors::new(6, 2).is_err());
+        assert!(RowVectors::new(32, 1 << 40)
+            .unwrap_err()
+            .contains("do not fit"));
     }
 
     #[test]

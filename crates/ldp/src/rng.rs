@@ -157,14 +157,20 @@ pub fn uniform_below(bits: &mut Bits, s: u64) -> u64 {
 /// 1 with probability `threshold / 2^64`; higher bits are 0.
 ///
 /// Each bit is the comparison `U < threshold / 2^64` of its own uniform `U`, made bit-serially
-/// from the most significant bit: at each level only the lanes still undecided consume a
-/// fresh random bit (placed with a parallel bit deposit), so a lane uses 2 random bits on
-/// average instead of 64. Same bits with or without the BMI2 instruction.
+/// from the most significant bit: the first level takes a whole fresh word for the 64 lanes
+/// of an output word; after it only the lanes still undecided consume a fresh random bit per
+/// level (placed with a parallel bit deposit), about 2 random bits per lane instead of 64.
+/// Output words are processed in pairs, each with its own bit buffer, so that their
+/// dependency chains overlap; a buffer too short for a level is replaced by a fresh word (its
+/// leftover is dropped). The same bits with or without the BMI2 instructions.
 pub fn bernoulli_bits(bits: &mut Bits, threshold: u64, out: &mut [u64], nbits: usize) {
     debug_assert!(out.len() * 64 >= nbits);
     #[cfg(target_arch = "x86_64")]
     {
-        if std::is_x86_feature_detected!("bmi2") && std::is_x86_feature_detected!("popcnt") {
+        if std::is_x86_feature_detected!("bmi1")
+            && std::is_x86_feature_detected!("bmi2")
+            && std::is_x86_feature_detected!("popcnt")
+        {
             // SAFETY: the features were detected at run time.
             unsafe { fill_bmi2(bits, threshold, out, nbits) };
             return;
@@ -174,40 +180,71 @@ pub fn bernoulli_bits(bits: &mut Bits, threshold: u64, out: &mut [u64], nbits: u
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "bmi2,popcnt")]
+#[target_feature(enable = "bmi1,bmi2,popcnt")]
 unsafe fn fill_bmi2(bits: &mut Bits, threshold: u64, out: &mut [u64], nbits: usize) {
     fill::<true>(bits, threshold, out, nbits)
 }
 
+/// Output words processed together.
+const GROUP: usize = 2;
+
 #[inline(always)]
 fn fill<const HW: bool>(bits: &mut Bits, threshold: u64, out: &mut [u64], nbits: usize) {
-    for (w, o) in out.iter_mut().enumerate() {
-        let lanes = nbits.saturating_sub(64 * w).min(64) as u32;
-        if lanes == 0 {
-            *o = 0;
-            continue;
+    let top = ((threshold >> 63) & 1).wrapping_neg();
+    let mut buf = [0u64; GROUP];
+    let mut avail = [0u32; GROUP];
+    for (g, group) in out.chunks_mut(GROUP).enumerate() {
+        let mut undecided = [0u64; GROUP];
+        let mut result = [0u64; GROUP];
+        for i in 0..group.len() {
+            let lanes = nbits.saturating_sub(64 * (g * GROUP + i)).min(64) as u32;
+            let m = mask(lanes);
+            // Level 1: a whole fresh word. A lane stays undecided while U's bits equal the
+            // threshold's; at the first difference U < threshold iff the threshold's bit is 1.
+            let r = if lanes == 0 { 0 } else { bits.next_u64() & m };
+            result[i] = m & !r & top;
+            undecided[i] = m & !(r ^ top);
         }
-        let mut undecided = mask(lanes);
-        let mut result = 0u64;
-        let mut level = 63u32;
+        let mut level = 62u32;
         loop {
-            let r = deposit::<HW>(bits.take(undecided.count_ones()), undecided);
-            if (threshold >> level) & 1 == 1 {
-                // U's bit 0 where the threshold's is 1: U < threshold.
-                result |= undecided & !r;
-                undecided &= r;
-            } else {
-                undecided &= !r;
+            let t = ((threshold >> level) & 1).wrapping_neg();
+            let mut any = 0u64;
+            for i in 0..GROUP {
+                let k = undecided[i].count_ones();
+                if k > avail[i] {
+                    buf[i] = bits.next_u64();
+                    avail[i] = 64;
+                }
+                let src = low_bits::<HW>(buf[i], k);
+                buf[i] = if k >= 64 { 0 } else { buf[i] >> k };
+                avail[i] -= k;
+                let r = deposit::<HW>(src, undecided[i]);
+                result[i] |= undecided[i] & !r & t;
+                undecided[i] &= !(r ^ t);
+                any |= undecided[i];
             }
             // After 64 levels an undecided lane has U's first 64 bits equal to the threshold:
             // U ≥ threshold / 2^64, a failure.
-            if undecided == 0 || level == 0 {
+            if any == 0 || level == 0 {
                 break;
             }
             level -= 1;
         }
-        *o = result;
+        group.copy_from_slice(&result[..group.len()]);
     }
+}
+
+/// The low `k` bits of `x` (`k ≤ 64`).
+#[inline(always)]
+fn low_bits<const HW: bool>(x: u64, k: u32) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if HW {
+            // SAFETY: `HW` is only true inside `fill_bmi2`, which runs after BMI1 was detected.
+            return unsafe { core::arch::x86_64::_bzhi_u64(x, k) };
+        }
+    }
+    x & mask(k)
 }
 
 /// Parallel bit deposit: the low bits of `src` placed, in order, at the set bits of `mask`.

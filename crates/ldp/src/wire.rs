@@ -242,7 +242,7 @@ impl ReportBatch {
     }
 
     /// Read one binary batch, or `None` at the end of the stream.
-    pub fn read_binary(r: &mut impl Read) -> Result<Option<ReportBatch>> {
+    pub fn read_binary(r: &mut (impl Read + ?Sized)) -> Result<Option<ReportBatch>> {
         let what = "report batch";
         let Some(header) = read_header(r, BATCH_MAGIC, what)? else {
             return Ok(None);
@@ -401,7 +401,7 @@ impl ServerState {
     }
 
     /// Read one binary state, or `None` at the end of the stream.
-    pub fn read_binary(r: &mut impl Read) -> Result<Option<ServerState>> {
+    pub fn read_binary(r: &mut (impl Read + ?Sized)) -> Result<Option<ServerState>> {
         let what = "server state";
         let Some(header) = read_header(r, STATE_MAGIC, what)? else {
             return Ok(None);
@@ -462,7 +462,11 @@ fn read_json_value<T: serde::de::DeserializeOwned>(r: &mut impl BufRead) -> Resu
     Ok(T::deserialize(&mut de)?)
 }
 
-fn read_header(r: &mut impl Read, magic: &[u8; 8], what: &'static str) -> Result<Option<Vec<u8>>> {
+fn read_header(
+    r: &mut (impl Read + ?Sized),
+    magic: &[u8; 8],
+    what: &'static str,
+) -> Result<Option<Vec<u8>>> {
     let mut m = [0u8; 8];
     let mut got = 0;
     while got < 8 {
@@ -495,14 +499,14 @@ fn read_header(r: &mut impl Read, magic: &[u8; 8], what: &'static str) -> Result
     Ok(Some(read_exact_vec(r, len as u64, what)?))
 }
 
-fn read_u64(r: &mut impl Read, what: &'static str) -> Result<u64> {
+fn read_u64(r: &mut (impl Read + ?Sized), what: &'static str) -> Result<u64> {
     let mut b = [0u8; 8];
     r.read_exact(&mut b)
         .map_err(|_| malformed(what, "truncated length"))?;
     Ok(u64::from_le_bytes(b))
 }
 
-fn read_exact_vec(r: &mut impl Read, len: u64, what: &'static str) -> Result<Vec<u8>> {
+fn read_exact_vec(r: &mut (impl Read + ?Sized), len: u64, what: &'static str) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     let got = r.take(len).read_to_end(&mut out)?;
     if got as u64 != len {

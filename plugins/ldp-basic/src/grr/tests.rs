@@ -305,7 +305,7 @@ fn mse_matches_the_theoretical_variance() {
     let vals = mosaic_ldp::Population::Zipf(1.1)
         .sample(64, 2000, RngSeed::from_u64(5))
         .unwrap();
-    let acc = mosaic_testkit::ldp::accuracy(|_| oracle(2.0, 64), &vals, 450, RngSeed::from_u64(6))
-        .unwrap();
+    let acc =
+        mosaic_testkit::ldp::accuracy(&oracle(2.0, 64), &vals, 450, RngSeed::from_u64(6)).unwrap();
     acc.check(0.1).unwrap_or_else(|e| panic!("{e} ({acc:?})"));
 }

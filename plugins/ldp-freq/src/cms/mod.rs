@@ -20,7 +20,7 @@ use mosaic_abi::{
     AlgorithmDescriptor, Family, FrequencyOracle, ItemEstimates, OracleLayout, ParamMap, ParamSpec,
     RError, ReportDistribution, RngSeed, State, StateKind,
 };
-use mosaic_ldp::bits::{product_distribution, BitCounter};
+use mosaic_ldp::bits::{product_distribution, RowVectors};
 use mosaic_ldp::rng::{bernoulli_bits, for_each_block, uniform_below, Bernoulli};
 use mosaic_ldp::sketch::{estimates, SketchHashes, SketchVariance};
 use mosaic_ldp::{params, WHOLE_DOMAIN_LIMIT};
@@ -79,7 +79,7 @@ pub fn descriptor() -> AlgorithmDescriptor {
 pub struct Cms {
     d: u64,
     hashes: SketchHashes,
-    jbits: u32,
+    layout: RowVectors,
     flip: Bernoulli,
     c: f64,
     var: SketchVariance,
@@ -89,13 +89,7 @@ impl Cms {
     /// A sketch of `k` rows of `m` columns (a power of two) with budget `epsilon`.
     pub fn new(epsilon: f64, d: u64, k: u64, m: u64, hash_seed: u64) -> Result<Cms, RError> {
         params::check_epsilon(epsilon)?;
-        let jbits = params::bits_for(k);
-        if m < 64 && m as u32 + jbits > 64 {
-            return Err(RError::param(
-                "hashes",
-                format!("{k} hashes do not fit beside {m} columns in one word"),
-            ));
-        }
+        let layout = RowVectors::new(m, k).map_err(|e| RError::param("hashes", e))?;
         let e = (-epsilon / 2.0).exp();
         let flip = Bernoulli::at_least(e / (1.0 + e));
         let phi = flip.p();
@@ -106,7 +100,7 @@ impl Cms {
         Ok(Cms {
             d,
             hashes: SketchHashes::new(hash_seed, k, m),
-            jbits,
+            layout,
             flip,
             c,
             var: SketchVariance {
@@ -129,28 +123,6 @@ impl Cms {
 
     fn k(&self) -> u64 {
         self.hashes.k()
-    }
-
-    /// Words of the sign vector (the hash index follows it).
-    fn vector_words(&self) -> usize {
-        self.m().div_ceil(64) as usize
-    }
-
-    fn report_bits(&self) -> u32 {
-        self.m() as u32 + self.jbits
-    }
-
-    fn report_len(&self) -> usize {
-        (self.report_bits() as usize).div_ceil(64)
-    }
-
-    /// The row index `j` of a report.
-    fn row(&self, r: &[u64]) -> u64 {
-        if self.m() >= 64 {
-            r[self.vector_words()]
-        } else {
-            r[0] >> self.m()
-        }
     }
 
     /// The contributions `Y` (k × m) from a state.
@@ -179,8 +151,8 @@ impl FrequencyOracle for Cms {
 
     fn layout(&self) -> OracleLayout {
         OracleLayout {
-            report_len: self.report_len() as u32,
-            report_bits: self.report_bits(),
+            report_len: self.layout.report_len() as u32,
+            report_bits: self.layout.report_bits(),
             state: StateKind::Counts,
         }
     }
@@ -192,7 +164,7 @@ impl FrequencyOracle for Cms {
         seed: RngSeed,
         out: &mut [u64],
     ) -> Result<(), RError> {
-        let (l, m) = (self.report_len(), self.m());
+        let (l, m) = (self.layout.report_len(), self.m());
         let mut reports = out.chunks_exact_mut(l);
         for_each_block(values, first_index, &seed, |bits, chunk| {
             for &v in chunk {
@@ -203,55 +175,28 @@ impl FrequencyOracle for Cms {
                 bernoulli_bits(
                     bits,
                     self.flip.threshold,
-                    &mut r[..self.vector_words()],
+                    &mut r[..self.layout.vector_words()],
                     m as usize,
                 );
                 r[(col / 64) as usize] ^= 1 << (col % 64);
-                if m >= 64 {
-                    r[self.vector_words()] = j;
-                } else {
-                    r[0] |= j << m;
-                }
+                self.layout.set_index(r, j);
             }
         });
         Ok(())
     }
 
     fn validate(&self, reports: &[u64]) -> Result<(), RError> {
-        for (i, r) in reports.chunks_exact(self.report_len()).enumerate() {
-            let j = self.row(r);
-            if j >= self.k() {
-                return Err(RError::input(format!(
-                    "report {i}: hash index {j} is outside 0..{}",
-                    self.k()
-                )));
-            }
+        match self.layout.bad_index(reports) {
+            Some((i, j)) => Err(RError::input(format!(
+                "report {i}: hash index {j} is outside 0..{}",
+                self.k()
+            ))),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     fn aggregate(&self, reports: &[u64], counts: &mut [u64]) -> Result<(), RError> {
-        let (k, m) = (self.k() as usize, self.m() as usize);
-        let (ones, rows) = counts.split_at_mut(k * m);
-        if m >= 64 {
-            let mut c = BitCounter::new(k * m);
-            for r in reports.chunks_exact(self.report_len()) {
-                let j = self.row(r) as usize;
-                c.add(j * m / 64, &r[..self.vector_words()]);
-                rows[j] += 1;
-            }
-            c.add_into(ones);
-        } else {
-            for r in reports.chunks_exact(self.report_len()) {
-                let j = self.row(r) as usize;
-                let mut v = r[0] & ((1 << m) - 1);
-                while v != 0 {
-                    ones[j * m + v.trailing_zeros() as usize] += 1;
-                    v &= v - 1;
-                }
-                rows[j] += 1;
-            }
-        }
+        self.layout.count(reports, counts);
         Ok(())
     }
 

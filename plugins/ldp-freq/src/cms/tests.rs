@@ -72,7 +72,7 @@ fn mse_matches_the_theoretical_variance_over_hash_families() {
     let vals = Population::Zipf(1.1)
         .sample(64, 2000, RngSeed::from_u64(5))
         .unwrap();
-    let acc = mosaic_testkit::ldp::accuracy(
+    let acc = mosaic_testkit::ldp::accuracy_over(
         |run| oracle(&params(2.0, 64, 16, 64).with("hash_seed", run as i64)),
         &vals,
         450,

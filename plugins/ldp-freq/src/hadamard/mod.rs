@@ -180,45 +180,40 @@ impl HadamardResponse {
             * (2.0 * (n - block) / dd + (e + 1.0) * block / dd - (e - 1.0).powi(2) * c / (dd * dd))
     }
 
-    /// Transform values `T` and block masses of `items` from a state.
+    /// Transform values `T` and block masses of `items` from a state: one fast
+    /// Walsh–Hadamard transform per block of counters; over a report multiset (blocks too
+    /// large to transform), the sum over the block's records of each candidate.
     fn transforms(&self, state: &State, items: &[u64]) -> (Vec<f64>, Vec<f64>) {
         let b = self.block_size();
-        let mut t = Vec::with_capacity(items.len());
-        let mut mass = Vec::with_capacity(items.len());
-        let mut cache: Option<(u64, Vec<f64>, f64)> = None;
+        let mut t = vec![0.0; items.len()];
+        let mut mass = vec![0.0; items.len()];
+        if state.kind == StateKind::Reports {
+            for (i, &x) in items.iter().enumerate() {
+                let (beta, r) = self.place(x);
+                for (rep, m) in state.records_in(beta * b..(beta + 1) * b) {
+                    let sign = if positive(r, rep[0] % b) { 1.0 } else { -1.0 };
+                    t[i] += sign * m as f64;
+                    mass[i] += m as f64;
+                }
+            }
+            return (t, mass);
+        }
         let mut order: Vec<usize> = (0..items.len()).collect();
         order.sort_by_key(|&i| items[i]);
-        let mut out_t = vec![0.0; items.len()];
-        let mut out_m = vec![0.0; items.len()];
+        let mut cache: Option<(u64, Vec<f64>, f64)> = None;
         for i in order {
             let (beta, r) = self.place(items[i]);
             if cache.as_ref().is_none_or(|c| c.0 != beta) {
-                let mut h = vec![0.0; b as usize];
-                match state.kind {
-                    StateKind::Counts => {
-                        for (c, &w) in h
-                            .iter_mut()
-                            .zip(&state.words[(beta * b) as usize..((beta + 1) * b) as usize])
-                        {
-                            *c = w as f64;
-                        }
-                    }
-                    StateKind::Reports => {
-                        for (rep, m) in state.records_in(beta * b..(beta + 1) * b) {
-                            h[(rep[0] - beta * b) as usize] += m as f64;
-                        }
-                    }
-                }
+                let words = &state.words[(beta * b) as usize..((beta + 1) * b) as usize];
+                let mut h: Vec<f64> = words.iter().map(|&w| w as f64).collect();
                 let total = h.iter().sum();
                 fwht(&mut h);
                 cache = Some((beta, h, total));
             }
             let c = cache.as_ref().expect("just filled");
-            out_t[i] = c.1[r as usize];
-            out_m[i] = c.2;
+            t[i] = c.1[r as usize];
+            mass[i] = c.2;
         }
-        t.extend(out_t);
-        mass.extend(out_m);
         (t, mass)
     }
 }

@@ -156,15 +156,13 @@ fn mse_matches_the_theoretical_variance() {
         let vals = Population::Zipf(1.1)
             .sample(64, 2000, RngSeed::from_u64(5))
             .unwrap();
-        let o = oracle(name, &params(2.0, 64));
         let acc = mosaic_testkit::ldp::accuracy(
-            |_| oracle(name, &params(2.0, 64)),
+            &oracle(name, &params(2.0, 64)),
             &vals,
             450,
             RngSeed::from_u64(6),
         )
         .unwrap();
-        drop(o);
         acc.check(0.1)
             .unwrap_or_else(|e| panic!("{name}: {e} ({acc:?})"));
     }
