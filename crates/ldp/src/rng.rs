@@ -176,90 +176,110 @@ pub fn bernoulli_bits(bits: &mut Bits, threshold: u64, out: &mut [u64], nbits: u
             return;
         }
     }
-    fill::<false>(bits, threshold, out, nbits);
+    fill_soft(bits, threshold, out, nbits);
+}
+
+/// The sampler's loop, with the low `k` bits of `x` and the deposit of `s` into `m` spelled
+/// per instruction set as expressions (no closures), so that the BMI2 build inlines the
+/// instructions.
+macro_rules! fill_body {
+    (
+        $bits:ident, $threshold:ident, $out:ident, $nbits:ident,
+        ($x:ident, $k:ident) => $low:expr,
+        ($s:ident, $m:ident) => $deposit:expr
+    ) => {{
+        let words = $out.len();
+        let top = (($threshold >> 63) & 1).wrapping_neg();
+        let mut buf = [0u64; GROUP];
+        let mut avail = [0u32; GROUP];
+        let mut start = 0;
+        while start < words {
+            let mut undecided = [0u64; GROUP];
+            let mut result = [0u64; GROUP];
+            for i in 0..GROUP {
+                let w = start + i;
+                if w < words {
+                    let lanes = $nbits.saturating_sub(64 * w).min(64) as u32;
+                    let m = mask(lanes);
+                    // Level 1: a whole fresh word. A lane stays undecided while U's bits
+                    // equal the threshold's; at the first difference U < threshold iff the
+                    // threshold's bit is 1.
+                    let r = if lanes == 0 { 0 } else { $bits.next_u64() & m };
+                    result[i] = m & !r & top;
+                    undecided[i] = m & !(r ^ top);
+                }
+            }
+            let mut level = 62u32;
+            loop {
+                let t = (($threshold >> level) & 1).wrapping_neg();
+                let mut any = 0u64;
+                for i in 0..GROUP {
+                    let k = undecided[i].count_ones();
+                    if k > avail[i] {
+                        buf[i] = $bits.next_u64();
+                        avail[i] = 64;
+                    }
+                    let src = {
+                        let ($x, $k) = (buf[i], k);
+                        $low
+                    };
+                    buf[i] = if k >= 64 { 0 } else { buf[i] >> k };
+                    avail[i] -= k;
+                    let r = {
+                        let ($s, $m) = (src, undecided[i]);
+                        $deposit
+                    };
+                    result[i] |= undecided[i] & !r & t;
+                    undecided[i] &= !(r ^ t);
+                    any |= undecided[i];
+                }
+                // After 64 levels an undecided lane has U's first 64 bits equal to the
+                // threshold: U ≥ threshold / 2^64, a failure.
+                if any == 0 || level == 0 {
+                    break;
+                }
+                level -= 1;
+            }
+            for i in 0..GROUP {
+                if start + i < words {
+                    $out[start + i] = result[i];
+                }
+            }
+            start += GROUP;
+        }
+    }};
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "bmi1,bmi2,popcnt")]
 unsafe fn fill_bmi2(bits: &mut Bits, threshold: u64, out: &mut [u64], nbits: usize) {
-    fill::<true>(bits, threshold, out, nbits)
+    use core::arch::x86_64::{_bzhi_u64, _pdep_u64};
+    fill_body!(
+        bits,
+        threshold,
+        out,
+        nbits,
+        (x, k) => _bzhi_u64(x, k),
+        (s, m) => _pdep_u64(s, m)
+    )
 }
 
 /// Output words processed together.
 const GROUP: usize = 2;
 
-#[inline(always)]
-fn fill<const HW: bool>(bits: &mut Bits, threshold: u64, out: &mut [u64], nbits: usize) {
-    let top = ((threshold >> 63) & 1).wrapping_neg();
-    let mut buf = [0u64; GROUP];
-    let mut avail = [0u32; GROUP];
-    for (g, group) in out.chunks_mut(GROUP).enumerate() {
-        let mut undecided = [0u64; GROUP];
-        let mut result = [0u64; GROUP];
-        for i in 0..group.len() {
-            let lanes = nbits.saturating_sub(64 * (g * GROUP + i)).min(64) as u32;
-            let m = mask(lanes);
-            // Level 1: a whole fresh word. A lane stays undecided while U's bits equal the
-            // threshold's; at the first difference U < threshold iff the threshold's bit is 1.
-            let r = if lanes == 0 { 0 } else { bits.next_u64() & m };
-            result[i] = m & !r & top;
-            undecided[i] = m & !(r ^ top);
-        }
-        let mut level = 62u32;
-        loop {
-            let t = ((threshold >> level) & 1).wrapping_neg();
-            let mut any = 0u64;
-            for i in 0..GROUP {
-                let k = undecided[i].count_ones();
-                if k > avail[i] {
-                    buf[i] = bits.next_u64();
-                    avail[i] = 64;
-                }
-                let src = low_bits::<HW>(buf[i], k);
-                buf[i] = if k >= 64 { 0 } else { buf[i] >> k };
-                avail[i] -= k;
-                let r = deposit::<HW>(src, undecided[i]);
-                result[i] |= undecided[i] & !r & t;
-                undecided[i] &= !(r ^ t);
-                any |= undecided[i];
-            }
-            // After 64 levels an undecided lane has U's first 64 bits equal to the threshold:
-            // U ≥ threshold / 2^64, a failure.
-            if any == 0 || level == 0 {
-                break;
-            }
-            level -= 1;
-        }
-        group.copy_from_slice(&result[..group.len()]);
-    }
+fn fill_soft(bits: &mut Bits, threshold: u64, out: &mut [u64], nbits: usize) {
+    fill_body!(
+        bits,
+        threshold,
+        out,
+        nbits,
+        (x, k) => x & mask(k),
+        (s, m) => soft_deposit(s, m)
+    )
 }
 
-/// The low `k` bits of `x` (`k ≤ 64`).
-#[inline(always)]
-fn low_bits<const HW: bool>(x: u64, k: u32) -> u64 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if HW {
-            // SAFETY: `HW` is only true inside `fill_bmi2`, which runs after BMI1 was detected.
-            return unsafe { core::arch::x86_64::_bzhi_u64(x, k) };
-        }
-    }
-    x & mask(k)
-}
-
-/// Parallel bit deposit: the low bits of `src` placed, in order, at the set bits of `mask`.
-#[inline(always)]
-fn deposit<const HW: bool>(src: u64, mask: u64) -> u64 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if HW {
-            // SAFETY: `HW` is only true inside `fill_bmi2`, which runs after BMI2 was detected.
-            return unsafe { core::arch::x86_64::_pdep_u64(src, mask) };
-        }
-    }
-    soft_deposit(src, mask)
-}
-
+/// Parallel bit deposit: the low bits of `src` placed, in order, at the set bits of `mask`
+/// (what BMI2's `pdep` does).
 fn soft_deposit(mut src: u64, mut mask: u64) -> u64 {
     let mut out = 0;
     while mask != 0 {
@@ -337,7 +357,7 @@ mod tests {
             let n: usize = 1000 * 64 + 13;
             let mut a = vec![0u64; n.div_ceil(64)];
             let mut b = a.clone();
-            fill::<false>(&mut bits(3), t, &mut a, n);
+            fill_soft(&mut bits(3), t, &mut a, n);
             bernoulli_bits(&mut bits(3), t, &mut b, n);
             assert_eq!(a, b, "threshold {t}");
             assert_eq!(a.last().unwrap() >> 13, 0);
