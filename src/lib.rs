@@ -6,6 +6,7 @@
 //! statically: [`merge::Merge`] runs a whole merge from a mergekit YAML config;
 //! `optim::optimizer` builds a built-in optimizer by name (feature `optim`).
 //! `dp::accounting()` (feature `dp`) gives a DP-SGD run's ε and calibrates its noise.
+//! `ldp::oracle` (feature `ldp`) builds a local-DP frequency oracle by name.
 #![deny(missing_docs)]
 
 pub use mosaic_abi as abi;
@@ -16,7 +17,7 @@ pub mod dp;
 #[cfg(feature = "host")]
 pub use mosaic_host as host;
 #[cfg(feature = "ldp")]
-pub use mosaic_ldp as ldp;
+pub mod ldp;
 #[cfg(feature = "merge")]
 pub mod merge;
 #[cfg(feature = "nas")]
@@ -44,6 +45,10 @@ pub enum Error {
     #[cfg(feature = "dp")]
     #[error(transparent)]
     Dp(#[from] mosaic_dp::DpError),
+    /// Local DP: an oracle's error, a malformed or foreign batch or state.
+    #[cfg(feature = "ldp")]
+    #[error(transparent)]
+    Ldp(#[from] mosaic_ldp::LdpError),
 }
 
 // The README's Rust examples run as doctests, so they stay true.

@@ -45,7 +45,7 @@ tasks:
   build-plugins [--release]  build plugin cdylibs into target/<profile>/plugins/
   test                       build plugins, run every test, clippy -D warnings, fmt --check
   demo [--release]           build the plugins and the CLI, then list plugins and run each family
-  bench [NAME]               run criterion benchmarks (e.g. `cargo xtask bench merge`)";
+  bench [NAME]               run benchmarks (`merge`, `optim`, `ldp`, `ldp-accuracy`, or criterion ones)";
 
 #[derive(Clone, Copy, PartialEq)]
 enum Profile {
@@ -274,9 +274,10 @@ fn test() -> Result<()> {
     cmd.args(["test", "-p", "mosaic-optim", "--features", "dfdx"]);
     cmd.env("MOSAIC_TEST_PLUGIN_DIR", &plugins);
     run(cmd)?;
-    // The facade's optimizer entry points (feature `optim`, off by default): their doctests.
+    // The facade's per-family entry points are behind features (only `merge` is on by
+    // default): run every family's doctests (and the README's) in one build.
     let mut cmd = cargo();
-    cmd.args(["test", "-p", "mosaic", "--features", "dfdx", "--doc"]);
+    cmd.args(["test", "-p", "mosaic", "--features", "full,dfdx", "--doc"]);
     run(cmd)?;
     // The template's own tests (it runs our conformance suite on itself), out of tree.
     let mut cmd = cargo();
@@ -350,6 +351,28 @@ fn demo(profile: Profile) -> Result<()> {
 }
 
 fn bench(rest: &[String]) -> Result<()> {
+    let name = rest.iter().find(|a| !a.starts_with('-'));
+    // The LDP benches link their plugins statically: no plugin libraries to build.
+    if let Some(n) = name.filter(|n| *n == "ldp" || *n == "ldp-accuracy") {
+        let mut cmd = cargo();
+        if n == "ldp" {
+            cmd.args(["bench", "-p", "mosaic-ldp", "--bench", "ldp"]);
+        } else {
+            cmd.args([
+                "test",
+                "--release",
+                "-p",
+                "mosaic-ldp",
+                "--test",
+                "accuracy",
+                "--",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ]);
+        }
+        return run(cmd);
+    }
     let plugins = build_plugins(Profile::Release)?;
     let mut cmd = cargo();
     cmd.arg("bench");

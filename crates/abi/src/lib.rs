@@ -34,7 +34,10 @@ pub use family::dp::{
     Accountant, AccountantBox, AccountantFfi, EpsilonReport, Mechanism, MechanismBox, MechanismFfi,
     Output, PrivacyEvent, Sampling,
 };
-pub use family::ldp::{Estimate, FrequencyOracle, FrequencyOracleBox, FrequencyOracleFfi, Reports};
+pub use family::ldp::{
+    Estimate, FrequencyOracle, FrequencyOracleBox, FrequencyOracleFfi, ItemEstimates, OracleId,
+    OracleLayout, ReportDistribution, ReportSlice, Reports, State, StateKind, RNG_BLOCK,
+};
 pub use family::merge::{MergeCall, MergeMethod, MergeMethodBox, MergeMethodFfi};
 pub use family::nas::{Choice, SearchSpace, SearchStrategy, SearchStrategyBox, SearchStrategyFfi};
 pub use family::optim::{

@@ -380,13 +380,23 @@ ctor_fn!(
     AccountantBox,
     dp::accountant_into_ffi
 );
-ctor_fn!(
-    new_ldp_oracle_impl,
-    Family::LdpOracle,
-    Ldp,
-    FrequencyOracleBox,
-    ldp::into_ffi
-);
+// LDP oracles are wrapped with their name and resolved parameters (stamped on every report).
+extern "C" fn new_ldp_oracle_impl<P: PluginSource>(
+    name: RStr<'_>,
+    params: &ParamMap,
+) -> RResult<FrequencyOracleBox, RError> {
+    guard("constructor", || {
+        let plugin = P::plugin();
+        let entry = plugin.find(Family::LdpOracle, name.as_str())?;
+        let params = plugin.resolve(entry, params)?;
+        match &entry.ctor {
+            Constructor::Ldp(c) => Ok(ldp::into_ffi(name.as_str(), params.clone(), c(&params)?)),
+            _ => Err(RError::unsupported(format!(
+                "`{name}` is not an LDP oracle"
+            ))),
+        }
+    })
+}
 
 extern "C" fn new_nas_strategy_impl<P: PluginSource>(
     name: RStr<'_>,

@@ -301,6 +301,7 @@ fn classify(cause: &(dyn StdError + 'static)) -> Option<(Option<Kind>, Details)>
         .or_else(|| try_as::<clap::Error>(cause))
         .or_else(|| try_as::<mosaic_optim::OptimError>(cause))
         .or_else(|| try_as::<mosaic_dp::DpError>(cause))
+        .or_else(|| try_as::<mosaic_ldp::LdpError>(cause))
     // Family command modules add their error enums here, one `.or_else` each.
 }
 

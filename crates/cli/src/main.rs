@@ -13,6 +13,7 @@
 mod demo;
 mod dp;
 mod error;
+mod ldp;
 mod lora;
 mod merge;
 mod optim;
@@ -74,6 +75,9 @@ enum Command {
     /// (`mosaic dp epsilon`, ...).
     #[command(subcommand)]
     Dp(dp::DpCommand),
+    /// Local differential privacy: simulate, perturb, aggregate, estimate, merge states.
+    #[command(subcommand)]
+    Ldp(ldp::LdpCommand),
     /// Run the first algorithm of each family on generated data and print one line each.
     Demo {
         #[command(flatten)]
@@ -103,6 +107,7 @@ fn main() -> ExitCode {
         Command::ExtractLora(args) => (args.json, lora::run(args)),
         Command::Optim(cmd) => (cmd.json(), optim::run(cmd)),
         Command::Dp(cmd) => (cmd.json(), dp::run(cmd)),
+        Command::Ldp(cmd) => (cmd.json(), ldp::run(cmd)),
         Command::Demo { plugins } => (false, plugins.registry().and_then(|reg| demo::run(&reg))),
     };
     error::finish(result, json)

@@ -1,41 +1,35 @@
-use crate::{
-    construct, FrequencyOracleBox, LdpError, ParamMap, PluginModRef, ReportBatch, Result, RngSeed,
-};
+use crate::{Oracle, ParamMap, PluginModRef, ReportBatch, Result, RngSeed};
 
-/// The client half of a frequency oracle: perturbs values into reports.
+/// The client half of a frequency oracle: perturbs values into report batches.
 pub struct LdpClient {
-    oracle: FrequencyOracleBox,
-    name: String,
-    params: ParamMap,
+    oracle: Oracle,
 }
 
 impl LdpClient {
-    /// A client for an oracle already constructed as `name` with `params`. The name and
-    /// parameters are stamped on every batch; give them resolved (defaults filled in), or use
-    /// [`LdpClient::from_module`], which does.
-    pub fn new(name: &str, params: ParamMap, oracle: FrequencyOracleBox) -> LdpClient {
-        LdpClient {
-            oracle,
-            name: name.to_string(),
-            params,
-        }
+    /// A client for a loaded oracle.
+    pub fn new(oracle: Oracle) -> LdpClient {
+        LdpClient { oracle }
     }
 
     /// Construct oracle `name` from a plugin's root module, with `params` resolved against
     /// its descriptor.
     pub fn from_module(module: PluginModRef, name: &str, params: &ParamMap) -> Result<LdpClient> {
-        let (oracle, params) = construct(module, name, params)?;
-        Ok(LdpClient::new(name, params, oracle))
+        Ok(LdpClient::new(Oracle::from_module(module, name, params)?))
+    }
+
+    /// The oracle.
+    pub fn oracle(&self) -> &Oracle {
+        &self.oracle
     }
 
     /// The oracle's name.
     pub fn name(&self) -> &str {
-        &self.name
+        self.oracle.name()
     }
 
-    /// The oracle's parameters.
+    /// The oracle's resolved parameters.
     pub fn params(&self) -> &ParamMap {
-        &self.params
+        self.oracle.params()
     }
 
     /// The domain size: values are `0..domain_size`.
@@ -43,18 +37,11 @@ impl LdpClient {
         self.oracle.domain_size()
     }
 
-    /// Perturb each value into one report. The same seed and values give the same batch; in
-    /// production use [`RngSeed::from_os`].
+    /// Perturb each value into one report, stamped with the oracle's name and parameters.
+    /// The same seed and values give the same batch on any thread count; in production use
+    /// [`RngSeed::from_os`].
     pub fn perturb(&self, values: &[u64], seed: RngSeed) -> Result<ReportBatch> {
-        let reports = self
-            .oracle
-            .perturb(values.into(), seed)
-            .into_result()
-            .map_err(|source| LdpError::Oracle {
-                oracle: self.name.clone(),
-                call: "perturb",
-                source,
-            })?;
-        Ok(ReportBatch::new(&self.name, &self.params, reports))
+        let reports = self.oracle.perturb(values, seed)?;
+        Ok(ReportBatch::new(reports, &self.oracle.layout()))
     }
 }

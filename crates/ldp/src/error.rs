@@ -11,7 +11,7 @@ pub enum LdpError {
     Oracle {
         /// The oracle's name.
         oracle: String,
-        /// The call that failed (`construct`, `perturb`, `aggregate`, `estimate`).
+        /// The call that failed (`construct`, `perturb`, `aggregate`, `estimate`, ...).
         call: &'static str,
         /// The plugin's error.
         #[source]
@@ -25,20 +25,31 @@ pub enum LdpError {
         /// The plugin asked.
         plugin: String,
     },
-    /// A batch came from a client running another oracle, or other parameters.
-    #[error(
-        "report batch mismatch: the batch was produced by {batch}, but this server runs {server}"
-    )]
+    /// A batch or state came from another oracle, or other parameters.
+    #[error("{what} mismatch: it belongs to {theirs}, but this server runs {ours}")]
     Mismatch {
-        /// The batch's oracle and parameters.
-        batch: String,
+        /// `report batch` or `server state`.
+        what: &'static str,
+        /// The batch's or state's oracle and parameters.
+        theirs: String,
         /// The server's oracle and parameters.
-        server: String,
+        ours: String,
     },
-    /// A batch is malformed (its words do not split into whole reports).
-    #[error("malformed report batch: {0}")]
-    MalformedBatch(String),
-    /// A batch could not be read from or written to JSON.
-    #[error("report batch JSON: {0}")]
+    /// A batch or state is malformed (bad header, wrong lengths, bad packing).
+    #[error("malformed {what}: {reason}")]
+    Malformed {
+        /// `report batch` or `server state`.
+        what: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A batch or state could not be read from or written to JSON.
+    #[error("JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// Reading or writing a stream failed.
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+    /// A simulation or population parameter is invalid.
+    #[error("{0}")]
+    Invalid(String),
 }

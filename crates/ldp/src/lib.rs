@@ -1,72 +1,67 @@
 //! Mosaic local differential privacy family: frequency oracles with a client half and a
-//! server half.
+//! server half, mergeable server states, and the pieces oracle plugins share.
 //!
-//! A frequency oracle (an [`FrequencyOracleBox`], built by a plugin such as
-//! `mosaic-plugin-ldp-basic`'s `grr`) has two halves that usually live in different programs:
+//! A frequency oracle (a plugin: `mosaic-plugin-ldp-basic`'s `grr`, `mosaic-plugin-ldp-freq`'s
+//! `sue`, `oue`, `olh`, `blh`, `hr`, `cms`, `hcms`, `mosaic-plugin-ldp-rappor`'s `rappor`)
+//! has two halves that usually live in different programs:
 //!
-//! - [`LdpClient`] perturbs each user's value into a report and returns a [`ReportBatch`], an
-//!   owned batch that serializes to JSON with the oracle's name and parameters;
-//! - [`LdpServer`] owns the aggregation state, [ingests](LdpServer::ingest) batches (refusing
-//!   one produced by a client with another oracle or other parameters) and
-//!   [estimates](LdpServer::estimate) the count of every item with its variance.
+//! - the client perturbs each user's value into a compact report ([`Oracle::perturb`],
+//!   [`LdpClient`]); a [`ReportBatch`] carries reports between programs as JSON or in a
+//!   packed binary form, stamped with the oracle's name and parameters;
+//! - the server aggregates reports into a [`State`] ([`Oracle::aggregate`], [`LdpServer`]),
+//!   refusing reports of another oracle; states of several servers merge exactly
+//!   ([`State::merge`]; [`ServerState`] is the saved form), and [`Oracle::estimate`] gives
+//!   an unbiased count of every item with the variance of each, or of a candidate list only
+//!   ([`Oracle::estimate_items`]).
+//!
+//! [`postprocess`] makes estimates consistent (clip, Norm-Sub, Base-Cut); [`simulate`] runs a
+//! seeded population end to end and compares the error with the theory.
 //!
 //! ```
-//! use mosaic_ldp::{LdpClient, LdpServer, ParamMap, ReportBatch, RngSeed};
+//! use mosaic_ldp::{Oracle, ParamMap, RngSeed};
 //!
-//! let module = mosaic_plugin_ldp_basic::plugin_module();
 //! let params = ParamMap::new().with("epsilon", 2.0).with("domain_size", 4i64);
-//! let client = LdpClient::from_module(module, "grr", &params)?;
-//! let json = client.perturb(&[0, 1, 1, 3], RngSeed::from_u64(7))?.to_json();
-//!
-//! let mut server = LdpServer::from_module(module, "grr", &params)?;
-//! server.ingest(&ReportBatch::from_json(&json)?)?;
-//! let estimate = server.estimate()?;
+//! let grr = Oracle::from_module(mosaic_plugin_ldp_basic::plugin_module(), "grr", &params)?;
+//! let reports = grr.perturb(&[0, 1, 1, 3], RngSeed::from_u64(7))?; // clients (seeded: a test)
+//! let state = grr.aggregate(&reports)?;                             // a server
+//! let estimate = grr.estimate(&state)?;
 //! assert_eq!(estimate.counts.len(), 4);
 //! # Ok::<(), mosaic_ldp::LdpError>(())
 //! ```
+//!
+//! For plugin authors: [`estimate`] (the pure-protocol estimator and its variance), [`rng`]
+//! (the counter-based randomness contract and exact samplers), [`hash`] (the hash families)
+//! and [`bits`] (report packing, per-position bit counting).
 #![deny(missing_docs)]
 
-mod batch;
+pub mod bits;
 mod client;
 mod error;
+pub mod estimate;
+pub mod hash;
+mod oracle;
+pub mod params;
+pub mod postprocess;
+pub mod rng;
 mod server;
+pub mod simulate;
+pub mod sketch;
+mod wire;
 
-pub use batch::{ParamJson, ReportBatch};
 pub use client::LdpClient;
 pub use error::{LdpError, Result};
 pub use mosaic_abi::family::ldp::*;
 pub use mosaic_abi::{ParamMap, ParamValue, PluginModRef, RError, RngSeed};
+pub use oracle::Oracle;
+pub use postprocess::PostProcess;
 pub use server::LdpServer;
+pub use simulate::{simulate, Population, SimulationReport};
+pub use wire::{ParamJson, ReportBatch, ServerState};
 
-use mosaic_abi::{Family, ParamScope};
+/// Domains up to this size keep one counter per item ([`StateKind::Counts`]); oracles over
+/// larger domains (32-bit prefixes, hashed strings) keep the multiset of reports
+/// ([`StateKind::Reports`]) and are asked for candidates.
+pub const DENSE_DOMAIN_LIMIT: u64 = 1 << 20;
 
-/// Construct oracle `name` from a plugin's root module, and return it with its parameters
-/// resolved against the descriptor (defaults filled in), so that a client and a server built
-/// from equivalent parameters agree on them.
-fn construct(
-    module: PluginModRef,
-    name: &str,
-    params: &ParamMap,
-) -> Result<(FrequencyOracleBox, ParamMap)> {
-    let oracle_err = |source: RError| LdpError::Oracle {
-        oracle: name.to_string(),
-        call: "construct",
-        source,
-    };
-    let info = (module.info())().into_result().map_err(oracle_err)?;
-    let descriptor = info
-        .algorithms
-        .iter()
-        .find(|d| d.family == Family::LdpOracle && d.name.as_str() == name)
-        .ok_or_else(|| LdpError::UnknownOracle {
-            oracle: name.to_string(),
-            plugin: info.name.to_string(),
-        })?;
-    let resolved = params
-        .resolve(&descriptor.params, ParamScope::Global)
-        .map_err(oracle_err)?;
-    let oracle = (module.new_ldp_oracle())(name.into(), &resolved)
-        .into_result()
-        .map_err(oracle_err)?;
-    Ok((oracle, resolved))
-}
+/// Whole-domain estimates and simulations allocate one value per item: at most this many.
+pub const WHOLE_DOMAIN_LIMIT: u64 = 1 << 26;

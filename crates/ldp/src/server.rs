@@ -1,97 +1,110 @@
-use crate::batch::OracleLabel;
-use crate::{
-    construct, Estimate, FrequencyOracleBox, LdpError, ParamMap, PluginModRef, ReportBatch, Result,
-};
+use mosaic_abi::{Estimate, State};
 
-/// The server half of a frequency oracle: owns the aggregation state and the report count.
+use crate::{LdpError, Oracle, ParamMap, PluginModRef, ReportBatch, Result, ServerState};
+
+/// The server half of a frequency oracle: owns the aggregation state.
 pub struct LdpServer {
-    oracle: FrequencyOracleBox,
-    name: String,
-    params: ParamMap,
-    state: Vec<f64>,
-    reports: u64,
+    oracle: Oracle,
+    state: State,
 }
 
 impl LdpServer {
-    /// A server for an oracle already constructed as `name` with `params`; batches must carry
-    /// the same name and parameters. Allocates the oracle's zeroed state.
-    pub fn new(name: &str, params: ParamMap, oracle: FrequencyOracleBox) -> Result<LdpServer> {
-        let len = usize::try_from(oracle.state_len()).map_err(|_| LdpError::Oracle {
-            oracle: name.to_string(),
-            call: "state_len",
-            source: mosaic_abi::RError::other("state does not fit in memory"),
-        })?;
-        Ok(LdpServer {
-            oracle,
-            name: name.to_string(),
-            params,
-            state: vec![0.0; len],
-            reports: 0,
-        })
+    /// A server for a loaded oracle, with the state of no report.
+    pub fn new(oracle: Oracle) -> LdpServer {
+        let state = oracle.empty_state();
+        LdpServer { oracle, state }
     }
 
     /// Construct oracle `name` from a plugin's root module, with `params` resolved against
     /// its descriptor.
     pub fn from_module(module: PluginModRef, name: &str, params: &ParamMap) -> Result<LdpServer> {
-        let (oracle, params) = construct(module, name, params)?;
-        LdpServer::new(name, params, oracle)
+        Ok(LdpServer::new(Oracle::from_module(module, name, params)?))
+    }
+
+    /// The oracle.
+    pub fn oracle(&self) -> &Oracle {
+        &self.oracle
     }
 
     /// The oracle's name.
     pub fn name(&self) -> &str {
-        &self.name
+        self.oracle.name()
     }
 
-    /// The oracle's parameters.
+    /// The oracle's resolved parameters.
     pub fn params(&self) -> &ParamMap {
-        &self.params
+        self.oracle.params()
     }
 
     /// The aggregation state.
-    pub fn state(&self) -> &[f64] {
+    pub fn state(&self) -> &State {
         &self.state
     }
 
-    /// Number of reports ingested.
-    pub fn report_count(&self) -> u64 {
-        self.reports
+    /// The state in its saved form (JSON or binary: [`ServerState`]).
+    pub fn save(&self) -> ServerState {
+        ServerState::new(self.state.clone())
     }
 
-    /// Add a batch into the state. The batch must come from the same oracle with the same
-    /// parameters; a batch that fails leaves the server unchanged.
+    /// Number of reports aggregated.
+    pub fn report_count(&self) -> u64 {
+        self.state.reports
+    }
+
+    /// Add a batch into the state. A batch from another oracle or other parameters is refused
+    /// naming both; a batch that fails leaves the server unchanged.
     pub fn ingest(&mut self, batch: &ReportBatch) -> Result<()> {
-        let batch_params = batch.param_map();
-        if batch.oracle != self.name || batch_params != self.params {
+        let theirs = batch.id();
+        if theirs != *self.oracle.id() {
             return Err(LdpError::Mismatch {
-                batch: OracleLabel(&batch.oracle, &batch_params).to_string(),
-                server: OracleLabel(&self.name, &self.params).to_string(),
+                what: "report batch",
+                theirs: theirs.to_string(),
+                ours: self.oracle.id().to_string(),
             });
         }
         batch.validate()?;
-        // Aggregate into a copy so that an error half way leaves the state as it was.
-        let mut next = self.state.clone();
-        self.oracle
-            .aggregate(&batch.to_reports(), next.as_mut_slice().into())
-            .into_result()
-            .map_err(|source| LdpError::Oracle {
-                oracle: self.name.clone(),
-                call: "aggregate",
-                source,
+        let part = self.oracle.aggregate(&batch.to_reports())?;
+        self.merge(&part)
+    }
+
+    /// Merge another server's state (of the same oracle) into this one.
+    pub fn merge(&mut self, other: &State) -> Result<()> {
+        if other.oracle != *self.oracle.id() {
+            return Err(LdpError::Mismatch {
+                what: "server state",
+                theirs: other.oracle.to_string(),
+                ours: self.oracle.id().to_string(),
+            });
+        }
+        let layout = self.oracle.layout();
+        other
+            .check(layout.state, self.oracle.state_len(), layout.report_len)
+            .map_err(|e| LdpError::Malformed {
+                what: "server state",
+                reason: e.message().to_string(),
             })?;
+        let mut next = self.state.clone();
+        next.merge(other).map_err(|e| LdpError::Malformed {
+            what: "server state",
+            reason: e.message().to_string(),
+        })?;
         self.state = next;
-        self.reports += batch.len() as u64;
         Ok(())
     }
 
-    /// Estimated count of every item, with the oracle's variance.
+    /// Merge a saved state into this one.
+    pub fn merge_saved(&mut self, saved: ServerState) -> Result<()> {
+        let state = saved.into_state()?;
+        self.merge(&state)
+    }
+
+    /// Estimated count of every item, with the variance of each.
     pub fn estimate(&self) -> Result<Estimate> {
-        self.oracle
-            .estimate(self.state.as_slice().into(), self.reports)
-            .into_result()
-            .map_err(|source| LdpError::Oracle {
-                oracle: self.name.clone(),
-                call: "estimate",
-                source,
-            })
+        self.oracle.estimate(&self.state)
+    }
+
+    /// Estimated counts of the given candidates only.
+    pub fn estimate_items(&self, items: &[u64]) -> Result<Estimate> {
+        self.oracle.estimate_items(&self.state, items)
     }
 }

@@ -366,69 +366,53 @@ fn check_accountant(module: PluginModRef, algo: &AlgorithmDescriptor) -> Result<
 
 fn check_ldp(module: PluginModRef, algo: &AlgorithmDescriptor) -> Result<(), String> {
     let params = global_params(algo);
-    let name = RStr::from_str(algo.name.as_str());
-    let oracle = (module.new_ldp_oracle())(name, &params)
+    let name = algo.name.as_str();
+    let raw = (module.new_ldp_oracle())(RStr::from_str(name), &params)
         .into_result()
         .map_err(|e| fail(algo, format!("construction failed: {e}")))?;
+    for r in [
+        raw.domain_size().into_result(),
+        raw.state_len().into_result(),
+    ] {
+        no_panic(algo, r)?.map_err(|e| fail(algo, format!("domain_size/state_len failed: {e}")))?;
+    }
+    let oracle = mosaic_ldp::Oracle::new(raw).map_err(|e| fail(algo, e))?;
     let k = oracle.domain_size();
     if k < 2 {
         return Err(fail(algo, format!("domain size {k} < 2")));
     }
     let vals: Vec<u64> = (0..50).map(|i| i % k).collect();
     let seed = RngSeed::from_u64(5);
-    let a = no_panic(
-        algo,
-        oracle
-            .perturb(RSlice::from_slice(&vals), seed)
-            .into_result(),
-    )?
-    .map_err(|e| fail(algo, format!("perturb failed: {e}")))?;
-    let b = no_panic(
-        algo,
-        oracle
-            .perturb(RSlice::from_slice(&vals), seed)
-            .into_result(),
-    )?
-    .map_err(|e| fail(algo, format!("perturb failed: {e}")))?;
+    let a = oracle
+        .perturb(&vals, seed)
+        .map_err(|e| fail(algo, format!("perturb failed: {e}")))?;
+    let b = oracle
+        .perturb(&vals, seed)
+        .map_err(|e| fail(algo, format!("perturb failed: {e}")))?;
     if a != b {
         return Err(fail(algo, "same seed gave different reports"));
     }
     if a.len() != vals.len() {
         return Err(fail(algo, "perturb did not give one report per value"));
     }
-    let out_of_domain = [k];
-    let r = oracle
-        .perturb(RSlice::from_slice(&out_of_domain), seed)
-        .into_result();
-    if no_panic(algo, r)?.is_ok() {
+    if oracle.perturb(&[k], seed).is_ok() {
         return Err(fail(algo, "accepted a value outside the domain"));
     }
-    let mut state = vec![0f64; oracle.state_len() as usize];
-    no_panic(
-        algo,
-        oracle
-            .aggregate(&a, RSliceMut::from_mut_slice(&mut state))
-            .into_result(),
-    )?
-    .map_err(|e| fail(algo, format!("aggregate failed: {e}")))?;
-    let est = no_panic(
-        algo,
-        oracle
-            .estimate(RSlice::from_slice(&state), vals.len() as u64)
-            .into_result(),
-    )?
-    .map_err(|e| fail(algo, format!("estimate failed: {e}")))?;
-    if est.counts.len() as u64 != k {
+    let state = oracle
+        .aggregate(&a)
+        .map_err(|e| fail(algo, format!("aggregate failed: {e}")))?;
+    let est = oracle
+        .estimate_items(&state, &[0, k - 1])
+        .map_err(|e| fail(algo, format!("estimate failed: {e}")))?;
+    if est.counts.len() != 2 || est.variance.len() != 2 {
         return Err(fail(algo, "estimate has the wrong number of counts"));
     }
-    let mut short = vec![0f64; 1];
     let malformed = mosaic_abi::Reports {
+        oracle: oracle.id().clone(),
         report_len: a.report_len + 1,
         data: RVec::from(vec![u64::MAX; (a.report_len as usize + 1) * 2]),
     };
-    let r = oracle
-        .aggregate(&malformed, RSliceMut::from_mut_slice(&mut short))
-        .into_result();
+    let r = oracle.raw().aggregate(malformed.as_slice()).into_result();
     if no_panic(algo, r)?.is_ok() {
         return Err(fail(algo, "accepted malformed reports"));
     }

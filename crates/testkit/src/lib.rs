@@ -16,6 +16,7 @@
 pub mod conformance;
 pub mod dp_accountant;
 pub mod dp_mechanism;
+pub mod ldp;
 pub mod merge;
 pub mod optim;
 pub mod strategies;

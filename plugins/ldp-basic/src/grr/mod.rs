@@ -5,22 +5,24 @@
 //!
 //! Each client holds one value `v` in `0..k`. It reports `v` with probability
 //! `p = e^ε / (e^ε + k − 1)` and otherwise a uniformly random value among the `k − 1` others,
-//! so every other value is reported with probability `q = 1 / (e^ε + k − 1)`.
+//! so every other value is reported with probability `q = (1 − p)/(k − 1)`.
 //!
-//! Privacy: for any two inputs `v, v'` and any report `y`, `P[y | v] / P[y | v'] ≤ p / q = e^ε`,
-//! so each report is ε-LDP.
+//! Privacy: for any two inputs `v, v'` and any report `y`, `P[y | v] / P[y | v'] ≤ p / q`.
+//! The sampler keeps the truth with the largest probability `p ≤ e^ε/(e^ε + k − 1)` on the
+//! 2^-64 grid, so `p / q ≤ e^ε` holds for the probabilities actually used, and the estimator
+//! uses those same `p` and `q`.
 //!
-//! Server: with `n_i` the number of reports equal to `i` out of `n`, `E[n_i] = c_i·p + (n − c_i)·q`,
-//! hence the unbiased estimate `ĉ_i = (n_i − n·q) / (p − q)`. Its variance is
-//! `n·q(1−q)/(p−q)² + c_i·(1−p−q)/(p−q)`; the reported variance is the paper's `Var*`, the
-//! first term, `n·(e^ε + k − 2)/(e^ε − 1)²` (exact for items with true count 0).
+//! Server: a pure protocol (`mosaic_ldp::estimate`): `ĉᵢ = (nᵢ − n·q)/(p − q)` with `nᵢ` the
+//! reports equal to `i`. Up to 2^20 items the state is one counter per item; above, the
+//! multiset of reports (a sparse histogram), asked for candidates.
 
 use mosaic_abi::{
-    AlgorithmDescriptor, Estimate, Family, FrequencyOracle, ParamMap, ParamSpec, RError, Reports,
-    RngSeed,
+    AlgorithmDescriptor, Family, FrequencyOracle, ItemEstimates, OracleLayout, ParamMap, RError,
+    ReportDistribution, RngSeed, State, StateKind,
 };
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha20Rng;
+use mosaic_ldp::estimate::PureProtocol;
+use mosaic_ldp::rng::{for_each_block, uniform_below, Bernoulli};
+use mosaic_ldp::{params, DENSE_DOMAIN_LIMIT, WHOLE_DOMAIN_LIMIT};
 
 #[cfg(test)]
 mod tests;
@@ -33,12 +35,8 @@ pub fn descriptor() -> AlgorithmDescriptor {
         "Generalized randomized response (k-RR): report the true value with probability \
          e^ε/(e^ε+k−1), else a uniformly random other value.",
     )
-    .param(ParamSpec::f64(
-        "epsilon",
-        None,
-        "Privacy budget ε of each report (> 0).",
-    ))
-    .param(ParamSpec::i64("domain_size", None, "Domain size k: values are 0..k (≥ 2).").min(2.0))
+    .param(params::epsilon_spec())
+    .param(params::domain_size_spec(2))
 }
 
 /// Generalized randomized response over the domain `0..k`.
@@ -46,42 +44,36 @@ pub fn descriptor() -> AlgorithmDescriptor {
 pub struct Grr {
     epsilon: f64,
     k: u64,
-    p: f64,
-    q: f64,
+    keep: Bernoulli,
+    pure: PureProtocol,
 }
 
 impl Grr {
     /// A GRR oracle with budget `epsilon` (finite, > 0) over `domain_size` (≥ 2) values.
     pub fn new(epsilon: f64, domain_size: u64) -> Result<Grr, RError> {
-        if !(epsilon.is_finite() && epsilon > 0.0) {
-            return Err(RError::param(
-                "epsilon",
-                format!("must be a finite number > 0, got {epsilon}"),
-            ));
-        }
+        params::check_epsilon(epsilon)?;
         if domain_size < 2 {
             return Err(RError::param(
                 "domain_size",
                 format!("must be at least 2, got {domain_size}"),
             ));
         }
-        // Written with e^-ε so that a large ε does not overflow e^ε to infinity.
-        let decay = (-epsilon).exp();
-        let denom = 1.0 + (domain_size - 1) as f64 * decay;
+        // p = 1/(1 + (k−1)e^−ε), written with e^−ε so that a large ε does not overflow.
+        let ideal = 1.0 / (1.0 + (domain_size - 1) as f64 * (-epsilon).exp());
+        let keep = Bernoulli::at_most(ideal);
+        let p = keep.p();
+        let q = keep.q() / (domain_size - 1) as f64;
         Ok(Grr {
             epsilon,
             k: domain_size,
-            p: 1.0 / denom,
-            q: decay / denom,
+            keep,
+            pure: PureProtocol::new(p, q),
         })
     }
 
     /// Build from resolved parameters (`epsilon`, `domain_size`).
-    pub fn from_params(params: &ParamMap) -> Result<Grr, RError> {
-        let k = params.i64("domain_size")?;
-        let k = u64::try_from(k)
-            .map_err(|_| RError::param("domain_size", format!("must be at least 2, got {k}")))?;
-        Grr::new(params.f64("epsilon")?, k)
+    pub fn from_params(p: &ParamMap) -> Result<Grr, RError> {
+        Grr::new(params::epsilon(p)?, params::domain_size(p, 2)?)
     }
 
     /// ε.
@@ -89,31 +81,24 @@ impl Grr {
         self.epsilon
     }
 
-    /// Probability of reporting the true value.
+    /// Probability of reporting the true value (on the sampler's grid).
     pub fn p(&self) -> f64 {
-        self.p
+        self.pure.p
     }
 
     /// Probability of reporting one given other value.
     pub fn q(&self) -> f64 {
-        self.q
+        self.pure.q
     }
 
     /// The paper's `Var*`: variance of an estimated count after `n` reports (exact for an
     /// item whose true count is 0).
     pub fn variance(&self, n: u64) -> f64 {
-        let d = self.p - self.q;
-        n as f64 * self.q * (1.0 - self.q) / (d * d)
+        self.pure.var_star(n as f64)
     }
 
-    fn check_value(&self, v: u64, what: &str, index: usize) -> Result<(), RError> {
-        if v >= self.k {
-            return Err(RError::input(format!(
-                "{what} {index}: value {v} is outside the domain 0..{} (domain_size = {})",
-                self.k, self.k
-            )));
-        }
-        Ok(())
+    fn dense(&self) -> bool {
+        self.k <= DENSE_DOMAIN_LIMIT
     }
 }
 
@@ -123,80 +108,108 @@ impl FrequencyOracle for Grr {
     }
 
     fn state_len(&self) -> u64 {
-        self.k
+        if self.dense() {
+            self.k
+        } else {
+            0
+        }
     }
 
-    fn perturb(&self, values: &[u64], seed: RngSeed) -> Result<Reports, RError> {
-        for (i, &v) in values.iter().enumerate() {
-            self.check_value(v, "value", i)?;
+    fn layout(&self) -> OracleLayout {
+        OracleLayout {
+            report_len: 1,
+            report_bits: params::bits_for(self.k),
+            state: if self.dense() {
+                StateKind::Counts
+            } else {
+                StateKind::Reports
+            },
         }
-        let mut rng = ChaCha20Rng::from_seed(seed.bytes);
-        let data = values
-            .iter()
-            .map(|&v| {
-                if rng.random_bool(self.p) {
+    }
+
+    fn perturb(
+        &self,
+        values: &[u64],
+        first_index: u64,
+        seed: RngSeed,
+        out: &mut [u64],
+    ) -> Result<(), RError> {
+        let mut at = 0;
+        for_each_block(values, first_index, &seed, |bits, chunk| {
+            for &v in chunk {
+                out[at] = if self.keep.sample(bits) {
                     v
                 } else {
                     // Uniform over the k − 1 values other than v: draw from 0..k−1, skip v.
-                    let r = rng.random_range(0..self.k - 1);
-                    if r >= v {
-                        r + 1
-                    } else {
-                        r
-                    }
-                }
-            })
-            .collect();
-        Ok(Reports {
-            report_len: 1,
-            data,
-        })
+                    let r = uniform_below(bits, self.k - 1);
+                    r + (r >= v) as u64
+                };
+                at += 1;
+            }
+        });
+        Ok(())
     }
 
-    fn aggregate(&self, reports: &Reports, state: &mut [f64]) -> Result<(), RError> {
-        if reports.report_len != 1 {
-            return Err(RError::input(format!(
-                "grr reports are 1 word long, got report_len = {}",
-                reports.report_len
-            )));
+    fn validate(&self, reports: &[u64]) -> Result<(), RError> {
+        match reports.iter().position(|&r| r >= self.k) {
+            Some(i) => Err(RError::input(format!(
+                "report {i}: value {} is outside the domain 0..{} (domain_size = {})",
+                reports[i], self.k, self.k
+            ))),
+            None => Ok(()),
         }
-        if state.len() as u64 != self.k {
-            return Err(RError::input(format!(
-                "grr state must hold domain_size = {} counts, got {}",
-                self.k,
-                state.len()
-            )));
-        }
-        // Validate everything first so that a bad batch leaves the state untouched.
-        for (i, &v) in reports.data.iter().enumerate() {
-            self.check_value(v, "report", i)?;
-        }
-        for &v in reports.data.iter() {
-            state[v as usize] += 1.0;
+    }
+
+    fn aggregate(&self, reports: &[u64], counts: &mut [u64]) -> Result<(), RError> {
+        for &r in reports {
+            counts[r as usize] += 1;
         }
         Ok(())
     }
 
-    fn estimate(&self, state: &[f64], n: u64) -> Result<Estimate, RError> {
-        if state.len() as u64 != self.k {
-            return Err(RError::input(format!(
-                "grr state must hold domain_size = {} counts, got {}",
-                self.k,
-                state.len()
+    fn estimate(&self, state: &State, items: Option<&[u64]>) -> Result<ItemEstimates, RError> {
+        let n = state.reports;
+        let support = |i: u64| -> f64 {
+            match state.kind {
+                StateKind::Counts => state.words[i as usize] as f64,
+                StateKind::Reports => state.multiplicity(&[i]) as f64,
+            }
+        };
+        Ok(match items {
+            Some(items) => self.pure.estimates(items.iter().map(|&i| support(i)), n),
+            None if self.dense() => self
+                .pure
+                .estimates(state.words.iter().map(|&c| c as f64), n),
+            None if self.k <= WHOLE_DOMAIN_LIMIT => {
+                self.pure.estimates((0..self.k).map(support), n)
+            }
+            None => {
+                return Err(RError::unsupported(format!(
+                    "a domain of {} items is too large to estimate whole: ask for candidates",
+                    self.k
+                )))
+            }
+        })
+    }
+
+    fn variance(&self, counts: &[f64]) -> Result<Vec<f64>, RError> {
+        Ok(self.pure.variances(counts))
+    }
+
+    fn report_distribution(&self, value: u64) -> Result<ReportDistribution, RError> {
+        if self.k > 1 << 16 {
+            return Err(RError::unsupported(format!(
+                "{} reports are too many to list",
+                self.k
             )));
         }
-        let total: f64 = state.iter().sum();
-        if total != n as f64 {
-            return Err(RError::input(format!(
-                "grr state holds {total} reports but n = {n}"
-            )));
-        }
-        let n_f = n as f64;
-        let d = self.p - self.q;
-        let counts = state.iter().map(|&c| (c - n_f * self.q) / d).collect();
-        Ok(Estimate {
-            counts,
-            variance: self.variance(n),
+        Ok(ReportDistribution {
+            report_len: 1,
+            reports: (0..self.k).collect(),
+            probabilities: (0..self.k)
+                .map(|y| if y == value { self.pure.p } else { self.pure.q })
+                .collect(),
+            complete: true,
         })
     }
 }
