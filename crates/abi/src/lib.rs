@@ -36,7 +36,10 @@ pub use family::dp::{
 };
 pub use family::ldp::{Estimate, FrequencyOracle, FrequencyOracleBox, FrequencyOracleFfi, Reports};
 pub use family::merge::{MergeCall, MergeMethod, MergeMethodBox, MergeMethodFfi};
-pub use family::nas::{Choice, SearchSpace, SearchStrategy, SearchStrategyBox, SearchStrategyFfi};
+pub use family::nas::{
+    CellGraph, Choice, Edge, LinkChoice, NodeOp, Observation, SearchSpace, SearchStrategy,
+    SearchStrategyBox, SearchStrategyFfi, MAX_CLASS_TABLE, NO_ARCHITECTURE,
+};
 pub use family::optim::{OptimStep, Optimizer, OptimizerBox, OptimizerFfi, StateBuffer};
 pub use params::{ParamKind, ParamMap, ParamScope, ParamSpec, ParamValue};
 pub use plugin::{guard, root_module, Plugin, PluginInfo, PluginMod, PluginModRef, PluginSource};

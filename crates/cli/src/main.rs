@@ -6,6 +6,7 @@
 mod demo;
 mod lora;
 mod merge;
+mod nas;
 mod plugins;
 
 use std::path::PathBuf;
@@ -56,6 +57,8 @@ enum Command {
     Merge(merge::MergeArgs),
     /// Extract a PEFT LoRA adapter from a fine-tune: truncated SVD of each weight delta.
     ExtractLora(lora::LoraArgs),
+    /// Neural architecture search on a tabular benchmark: `nas search`, `nas compare`.
+    Nas(nas::NasArgs),
     /// Run the first algorithm of each family on generated data and print one line each.
     Demo {
         #[command(flatten)]
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
             .and_then(|reg| plugins::list(&reg, json, verbose)),
         Command::Merge(args) => merge::run(args),
         Command::ExtractLora(args) => lora::run(args),
+        Command::Nas(args) => nas::run(args),
         Command::Demo { plugins } => plugins.registry().and_then(|reg| demo::run(&reg)),
     };
     match result {

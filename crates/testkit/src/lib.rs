@@ -15,6 +15,7 @@
 
 pub mod conformance;
 pub mod merge;
+pub mod nas;
 pub mod strategies;
 
 pub use conformance::{check_plugin, ConformanceReport};
