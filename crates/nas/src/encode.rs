@@ -173,7 +173,7 @@ impl GraphIndex {
             let want = space.choices[lc.choice as usize].options.len();
             if lc.options.len() != want {
                 return Err(format!(
-                    "link choice `{}` lists edges for {} options, it has {want}",
+                    "link choice `{}` lists edges for {} option(s), the choice has {want}",
                     space.choices[lc.choice as usize].name,
                     lc.options.len()
                 ));

@@ -1,6 +1,9 @@
 //! The small neural pieces the model-based strategies share: Adam, a Gaussian draw, and an MLP
 //! regressor on sparse binary features (BANANAS' predictor). Plain loops, no threads.
 
+// Index loops mirror the formulas (several arrays per index).
+#![allow(clippy::needless_range_loop)]
+
 use mosaic_nas::Features;
 use rand::Rng;
 

@@ -129,7 +129,9 @@ impl Arch {
                     brother = true;
                 }
             }
-            if son || !brother || (check_dim(i, &link, &ops) && !son) {
+            // The package's `son or not brother or check_dim(...) and not son`; the last
+            // `and not son` is implied once `son` is false.
+            if son || !brother || check_dim(i, &link, &ops) {
                 (link, ops) = move_one(i, link, ops);
             }
         }

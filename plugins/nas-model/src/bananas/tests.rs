@@ -60,7 +60,7 @@ fn the_predictor_steers_the_search_to_better_architectures_than_random() {
         mean(&b) > mean(&random),
         "bananas {b:?} vs random {random:?}"
     );
-    assert!(b.iter().any(|&x| x == 1.0), "{b:?}");
+    assert!(b.contains(&1.0), "{b:?}");
 }
 
 #[test]

@@ -2,6 +2,9 @@
 //! embedding feeding the next step; its log-probability and entropy, and their exact gradient
 //! by backpropagation through time.
 
+// Index loops mirror the formulas (several arrays per index).
+#![allow(clippy::needless_range_loop)]
+
 use rand::Rng;
 
 /// Logit shaping as in ENAS: `l = c · tanh(z / T)` when `c > 0`, else `z / T`.
@@ -70,7 +73,7 @@ impl Controller {
     }
 
     /// Number of parameters.
-    pub fn len(&self) -> usize {
+    pub fn n_params(&self) -> usize {
         self.params.len()
     }
 
@@ -310,10 +313,10 @@ mod tests {
                 let (lp, ent) = c.log_prob_entropy(shaping, &arch);
                 weight * lp + beta * ent
             };
-            let mut grad = vec![0.0; c.len()];
+            let mut grad = vec![0.0; c.n_params()];
             c.accumulate_gradient(shaping, &arch, weight, beta, &mut grad);
             let h = 1e-6;
-            for k in 0..c.len() {
+            for k in 0..c.n_params() {
                 let mut plus = c.clone();
                 plus.params[k] += h;
                 let mut minus = c.clone();

@@ -84,7 +84,7 @@ impl Reinforce {
         let mut rng = strategy_rng(seed);
         let radices: Vec<usize> = space.radices().iter().map(|&r| r as usize).collect();
         let controller = Controller::new(&radices, params.i64("hidden")? as usize, &mut rng);
-        let adam = Adam::new(params.f64("lr")?, controller.len());
+        let adam = Adam::new(params.f64("lr")?, controller.n_params());
         Ok(Reinforce {
             space,
             adam,
@@ -145,7 +145,7 @@ impl SearchStrategy for Reinforce {
         let (b, var) = *self.baseline.get_or_insert((observations[0].score, 0.0));
         let scale = if var > 0.0 { var.sqrt() } else { 1.0 };
         let n = observations.len() as f64;
-        let mut grad = vec![0.0; self.controller.len()];
+        let mut grad = vec![0.0; self.controller.n_params()];
         for o in observations {
             let adv = (o.score - b) / scale;
             self.controller.accumulate_gradient(
