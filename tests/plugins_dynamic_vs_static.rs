@@ -5,8 +5,8 @@
 
 use abi_stable::std_types::{ROption, RSlice, RSliceMut, RStr};
 use mosaic_abi::{
-    Family, MergeCall, Observation, OptimStep, ParamMap, PrivacyEvent, RngSeed, SearchSpace,
-    StateBuffer, TensorMut, TensorRef,
+    Family, MergeCall, Observation, ParamMap, PrivacyEvent, RngSeed, SearchSpace, TensorMut,
+    TensorRef,
 };
 use mosaic_host::{PluginOrigin, Registry};
 
@@ -88,34 +88,17 @@ fn run_linear(reg: &Registry) -> Vec<u32> {
 fn run_sgd(reg: &Registry) -> Vec<u32> {
     let params = ParamMap::new().with("momentum", 0.5);
     let opt = reg.optimizer("sgd", &params).unwrap();
-    let names = opt.state_names().into_result().unwrap();
     let n = 1000;
     let target = data(n, 7);
     let mut p = vec![0f32; n];
-    let mut bufs: Vec<Vec<f32>> = names.iter().map(|_| vec![0f32; n]).collect();
-    let shape = [n as u64];
+    let mut driver =
+        mosaic_optim::Driver::flat(opt, n, 0.1, mosaic_optim::LrSchedule::Constant).unwrap();
     let loss = |p: &[f32]| -> f32 { p.iter().zip(&target).map(|(a, b)| (a - b).powi(2)).sum() };
     let start = loss(&p);
-    for step in 1..=50 {
+    for _ in 1..=50 {
         // Gradient of the quadratic loss sum (p - target)^2.
         let g: Vec<f32> = p.iter().zip(&target).map(|(a, b)| 2.0 * (a - b)).collect();
-        let mut state: Vec<StateBuffer<'_>> = names
-            .iter()
-            .zip(bufs.iter_mut())
-            .map(|(nm, b)| StateBuffer {
-                name: nm.as_rstr(),
-                data: RSliceMut::from_mut_slice(b),
-            })
-            .collect();
-        opt.step(OptimStep {
-            params: TensorMut::from_f32(&shape, &mut p).unwrap(),
-            grads: TensorRef::from_f32(&shape, &g).unwrap(),
-            state: RSliceMut::from_mut_slice(&mut state),
-            step,
-            lr: 0.1,
-        })
-        .into_result()
-        .unwrap();
+        driver.step_flat(&mut p, &g).unwrap();
     }
     assert!(
         loss(&p) < start * 1e-3,

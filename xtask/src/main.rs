@@ -267,6 +267,10 @@ fn test() -> Result<()> {
     cmd.args(["test", "--workspace"]);
     cmd.env("MOSAIC_TEST_PLUGIN_DIR", &plugins);
     run(cmd)?;
+    // The facade's NAS entry point and the README's NAS example are behind the `nas` feature.
+    let mut cmd = cargo();
+    cmd.args(["test", "-p", "mosaic", "--features", "nas", "--doc"]);
+    run(cmd)?;
     // The dfdx bridge is behind a feature: test it explicitly.
     let mut cmd = cargo();
     cmd.args(["test", "-p", "mosaic-tensor", "--features", "dfdx", "--lib"]);

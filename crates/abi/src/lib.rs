@@ -40,9 +40,14 @@ pub use family::nas::{
     CellGraph, Choice, Edge, LinkChoice, NodeOp, Observation, SearchSpace, SearchStrategy,
     SearchStrategyBox, SearchStrategyFfi, MAX_CLASS_TABLE, NO_ARCHITECTURE,
 };
-pub use family::optim::{OptimStep, Optimizer, OptimizerBox, OptimizerFfi, StateBuffer};
+pub use family::optim::{
+    OptimStep, Optimizer, OptimizerBox, OptimizerFfi, Scalar, ScalarKind, StateBuffer, StateSpec,
+    TensorStep,
+};
 pub use params::{ParamKind, ParamMap, ParamScope, ParamSpec, ParamValue};
-pub use plugin::{guard, root_module, Plugin, PluginInfo, PluginMod, PluginModRef, PluginSource};
+pub use plugin::{
+    guard, root_module, Plugin, PluginInfo, PluginMod, PluginModRef, PluginSource, PANIC_REPORT_ENV,
+};
 pub use seed::{RngSeed, SeedSource};
 pub use tensor::{chunk_ranges, AbiDType, TensorMut, TensorRef, CHUNK_ELEMENTS};
 

@@ -1,6 +1,8 @@
 //! The plugin root module and the builder plugin authors fill in.
 
+use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Once;
 
 use abi_stable::{
     declare_root_module_statics,
@@ -20,19 +22,75 @@ use crate::{
     SearchStrategyBox, ABI_VERSION,
 };
 
-/// Run `f`, turning a panic into an [`RError`] of kind [`ErrorKind::Panic`] that names the call.
-/// Every call the export macro generates goes through this.
+/// Set (to anything but `0`) to also print the panic hook's usual report — the message and,
+/// with `RUST_BACKTRACE`, the backtrace — for panics that [`guard`] catches.
+pub const PANIC_REPORT_ENV: &str = "MOSAIC_PLUGIN_PANIC_REPORT";
+
+thread_local! {
+    /// How many [`guard`] calls are running on this thread.
+    static GUARDS: Cell<u32> = const { Cell::new(0) };
+    /// The message and location of the last panic caught inside a guard on this thread.
+    static CAUGHT: RefCell<Option<(String, Option<String>)>> = const { RefCell::new(None) };
+}
+
+static QUIET_HOOK: Once = Once::new();
+
+fn payload_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_string())
+}
+
+/// Install (once per copy of std: each cdylib has its own) a panic hook that, for a panic
+/// inside a [`guard`], records its message and location for the error instead of printing
+/// them; every other panic goes to the hook that was there before.
+fn install_quiet_hook() {
+    if std::thread::panicking() {
+        return;
+    }
+    QUIET_HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if GUARDS.try_with(Cell::get).unwrap_or(0) == 0 {
+                return previous(info);
+            }
+            let location = info
+                .location()
+                .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+            let _ = CAUGHT.try_with(|c| {
+                *c.borrow_mut() = Some((payload_text(info.payload()), location));
+            });
+            if std::env::var_os(PANIC_REPORT_ENV).is_some_and(|v| v != "0") {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// Run `f`, turning a panic into an [`RError`] of kind [`ErrorKind::Panic`] that names the call,
+/// the panic's message and its location (`in `merge` at src/lib.rs:27:13: boom`). The panic
+/// hook prints nothing for it (set [`PANIC_REPORT_ENV`] to see its usual report). Every call
+/// the export macro generates goes through this.
 pub fn guard<T>(call: &str, f: impl FnOnce() -> Result<T, RError>) -> RResult<T, RError> {
-    match catch_unwind(AssertUnwindSafe(f)) {
+    install_quiet_hook();
+    CAUGHT.with(|c| c.borrow_mut().take());
+    GUARDS.with(|g| g.set(g.get() + 1));
+    let result = catch_unwind(AssertUnwindSafe(f));
+    GUARDS.with(|g| g.set(g.get() - 1));
+    match result {
         Ok(Ok(v)) => RResult::ROk(v),
         Ok(Err(e)) => RResult::RErr(e),
         Err(payload) => {
-            let msg = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "non-string panic payload".to_string());
-            RResult::RErr(RError::new(ErrorKind::Panic, format!("in `{call}`: {msg}")))
+            let (msg, location) = CAUGHT
+                .with(|c| c.borrow_mut().take())
+                .unwrap_or_else(|| (payload_text(&*payload), None));
+            let at = location.map(|l| format!(" at {l}")).unwrap_or_default();
+            RResult::RErr(RError::new(
+                ErrorKind::Panic,
+                format!("in `{call}`{at}: {msg}"),
+            ))
         }
     }
 }

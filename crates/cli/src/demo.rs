@@ -3,9 +3,9 @@
 
 use std::io::Write;
 
-use abi_stable::std_types::{RSlice, RSliceMut};
+use abi_stable::std_types::RSlice;
 use anyhow::{Context, Result};
-use mosaic_abi::{OptimStep, ParamMap, RngSeed, StateBuffer, TensorMut, TensorRef};
+use mosaic_abi::{ParamMap, RngSeed, TensorMut, TensorRef};
 use mosaic_host::Registry;
 
 /// One row of the demo table.
@@ -42,12 +42,10 @@ fn data(n: usize, salt: u64) -> Vec<f32> {
 fn optim(reg: &Registry) -> Result<Row> {
     let params = ParamMap::new().with("momentum", 0.5);
     let opt = reg.optimizer("sgd", &params)?;
-    let names = opt.state_names().into_result()?;
     let n = 10_000;
     let target = data(n, 7);
     let mut p = vec![0f32; n];
-    let mut bufs: Vec<Vec<f32>> = names.iter().map(|_| vec![0f32; n]).collect();
-    let shape = [n as u64];
+    let mut driver = mosaic_optim::Driver::flat(opt, n, 0.1, mosaic_optim::LrSchedule::Constant)?;
     let loss = |p: &[f32]| -> f64 {
         p.iter()
             .zip(&target)
@@ -57,24 +55,9 @@ fn optim(reg: &Registry) -> Result<Row> {
     };
     let start = loss(&p);
     let steps = 30;
-    for step in 1..=steps {
+    for _ in 0..steps {
         let g: Vec<f32> = p.iter().zip(&target).map(|(a, b)| 2.0 * (a - b)).collect();
-        let mut state: Vec<StateBuffer<'_>> = names
-            .iter()
-            .zip(bufs.iter_mut())
-            .map(|(nm, b)| StateBuffer {
-                name: nm.as_rstr(),
-                data: RSliceMut::from_mut_slice(b),
-            })
-            .collect();
-        opt.step(OptimStep {
-            params: TensorMut::from_f32(&shape, &mut p)?,
-            grads: TensorRef::from_f32(&shape, &g)?,
-            state: RSliceMut::from_mut_slice(&mut state),
-            step,
-            lr: 0.1,
-        })
-        .into_result()?;
+        driver.step_flat(&mut p, &g)?;
     }
     Ok(Row {
         family: "optim",

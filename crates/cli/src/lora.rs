@@ -1,5 +1,6 @@
 //! `mosaic extract-lora BASE FINETUNED OUT --rank r`.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -7,6 +8,9 @@ use clap::Args;
 use indicatif::ProgressBar;
 use mosaic_merge::lora::{extract_lora, ExtractOptions};
 use mosaic_tensor::DType;
+
+use crate::error::usage;
+use crate::output;
 
 /// Arguments of `mosaic extract-lora`.
 #[derive(Args, Debug)]
@@ -40,7 +44,7 @@ pub struct LoraArgs {
     overwrite: bool,
     /// Print the per-tensor report as JSON.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
 }
 
 /// Run `mosaic extract-lora`.
@@ -48,8 +52,7 @@ pub fn run(args: LoraArgs) -> Result<()> {
     let dtype = match &args.dtype {
         None => None,
         Some(s) => Some(
-            DType::parse(s)
-                .ok_or_else(|| anyhow::anyhow!("option --dtype: unknown dtype {s:?}"))?,
+            DType::parse(s).ok_or_else(|| usage(format!("option --dtype: unknown dtype {s:?}")))?,
         ),
     };
     let opts = ExtractOptions {
@@ -62,7 +65,7 @@ pub fn run(args: LoraArgs) -> Result<()> {
         overwrite: args.overwrite,
         ..ExtractOptions::default()
     };
-    let bar = (!args.json && crate::console_is_terminal()).then(|| ProgressBar::new(0));
+    let bar = output::show_progress(args.json).then(|| ProgressBar::new(0));
     let progress = |done: usize, total: usize| {
         if let Some(b) = &bar {
             b.set_length(total as u64);
@@ -79,29 +82,33 @@ pub fn run(args: LoraArgs) -> Result<()> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    let mut out = output::stdout();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        output::json(&mut out, &report)?;
         return Ok(());
     }
-    println!(
+    writeln!(
+        out,
         "{:<60} {:>12} {:>5} {:>10} {:>8}",
         "TENSOR", "SHAPE", "RANK", "REL.ERROR", "ENERGY"
-    );
+    )?;
     for t in &report.tensors {
-        println!(
+        writeln!(
+            out,
             "{:<60} {:>12} {:>5} {:>10.3e} {:>8.4}",
             t.name,
             format!("{:?}", t.shape),
             t.rank,
             t.rel_error,
             t.energy_kept
-        );
+        )?;
     }
-    println!(
+    writeln!(
+        out,
         "{} tensors factored ({} skipped) into {}",
         report.tensors.len(),
         report.skipped.len(),
         report.out_dir.display()
-    );
+    )?;
     Ok(())
 }

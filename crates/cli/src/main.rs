@@ -2,11 +2,20 @@
 //!
 //! Every algorithm lives in a plugin library; the CLI finds plugins in `--plugin-dir`
 //! folders, in `MOSAIC_PLUGIN_PATH`, and in the `plugins` folder next to this executable.
+//!
+//! Conventions every command follows (docs/cli.md): `run(args) -> anyhow::Result<()>`,
+//! stdout written through [`output`] (a closed pipe ends quietly), failures reported once by
+//! [`error::finish`] with an exit status per [`error::Kind`], and with `--json` the error as
+//! one JSON document on stdout.
+// A closed stdout must be an error `main` can end quietly, never a panic.
+#![deny(clippy::print_stdout)]
 
 mod demo;
+mod error;
 mod lora;
 mod merge;
 mod nas;
+mod output;
 mod plugins;
 
 use std::path::PathBuf;
@@ -17,7 +26,7 @@ use mosaic_host::{Discovery, Registry};
 
 /// Mosaic: merge models, account for privacy, search architectures — every algorithm a plugin.
 #[derive(Parser, Debug)]
-#[command(name = "mosaic", version, long_about = None)]
+#[command(name = "mosaic", version, long_about = None, after_help = error::EXIT_STATUS_HELP)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -67,31 +76,36 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match Cli::try_parse_from(&argv) {
+        Ok(cli) => cli,
+        Err(e) => return error::clap_exit(e, argv.iter().any(|a| a == "--json")),
+    };
+    // Each arm says whether the command runs in JSON mode (its error is then JSON too).
+    let (json, result) = match cli.command {
         Command::Plugins {
             plugins,
             json,
             verbose,
-        } => plugins
-            .registry()
-            .and_then(|reg| plugins::list(&reg, json, verbose)),
-        Command::Merge(args) => merge::run(args),
-        Command::ExtractLora(args) => lora::run(args),
-        Command::Nas(args) => nas::run(args),
-        Command::Demo { plugins } => plugins.registry().and_then(|reg| demo::run(&reg)),
+        } => (
+            json,
+            plugins
+                .registry()
+                .and_then(|reg| plugins::list(&reg, json, verbose)),
+        ),
+        Command::Merge(args) => (args.json, merge::run(args)),
+        Command::ExtractLora(args) => (args.json, lora::run(args)),
+        Command::Nas(args) => (args.json(), nas::run(args)),
+        Command::Demo { plugins } => (false, plugins.registry().and_then(|reg| demo::run(&reg))),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    error::finish(result, json)
 }
 
-/// Whether stderr is a terminal (progress bars only then).
-pub(crate) fn console_is_terminal() -> bool {
-    use std::io::IsTerminal;
-    std::io::stderr().is_terminal()
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
 }

@@ -1,5 +1,6 @@
 //! `mosaic merge CONFIG OUT_DIR`: mergekit-compatible merges through merge plugins.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,7 +12,8 @@ use mosaic_abi::Family;
 use mosaic_merge::{execute, ExecuteOptions, MergeConfig, Plan, PlanOptions};
 use serde_json::json;
 
-use crate::PluginArgs;
+use crate::error::ResultExt;
+use crate::{output, PluginArgs};
 
 /// Arguments of `mosaic merge`.
 #[derive(Args, Debug)]
@@ -42,7 +44,7 @@ pub struct MergeArgs {
     overwrite: bool,
     /// Machine-readable output on stdout, no progress bar.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
 }
 
 /// Run `mosaic merge`.
@@ -52,18 +54,19 @@ pub fn run(args: MergeArgs) -> Result<()> {
     let descriptor = reg.descriptor(Family::Merge, &cfg.merge_method)?.clone();
     let cwd = std::env::current_dir().context("reading the current directory")?;
     let plan = Plan::build(&cfg, &cwd, &descriptor, &PlanOptions { seed: args.seed })?;
+    let mut out = output::stdout();
     if args.dry_run {
         if args.json {
-            println!("{}", plan.to_json());
+            writeln!(out, "{}", plan.to_json())?;
         } else {
-            print!("{plan}");
+            write!(out, "{plan}")?;
         }
         return Ok(());
     }
     let method = reg.merge_method(&cfg.merge_method)?;
-    let max_shard_size = mosaic_merge::io::parse_size(&args.max_shard_size)
-        .with_context(|| "option --max-shard-size".to_string())?;
-    let show_progress = !args.json && crate::console_is_terminal();
+    let max_shard_size =
+        mosaic_merge::io::parse_size(&args.max_shard_size).option("--max-shard-size")?;
+    let show_progress = output::show_progress(args.json);
     let bar = if show_progress {
         let bar = ProgressBar::new(plan.tensors.len() as u64);
         bar.set_style(
@@ -110,19 +113,20 @@ pub fn run(args: MergeArgs) -> Result<()> {
             "seconds": secs,
             "notes": plan.notes,
         });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        output::json(&mut out, &doc)?;
     } else {
         for note in &plan.notes {
             eprintln!("note: {note}");
         }
-        println!(
+        writeln!(
+            out,
             "merged {} tensors ({:.1} MB) with `{}` into {} in {:.2}s",
             report.tensors,
             report.bytes as f64 / 1e6,
             cfg.merge_method,
             report.out_dir.display(),
             secs
-        );
+        )?;
     }
     Ok(())
 }

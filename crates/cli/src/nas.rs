@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use mosaic_abi::{Family, ParamKind, ParamMap, ParamValue, RngSeed};
 use mosaic_host::Registry;
@@ -15,13 +15,24 @@ use mosaic_nas::{
 };
 use serde::Serialize;
 
-use crate::PluginArgs;
+use crate::error::{bad_option, Classify, Details, Kind};
+use crate::{output, PluginArgs};
 
 /// `mosaic nas ...`.
 #[derive(Args, Debug)]
 pub struct NasArgs {
     #[command(subcommand)]
     command: NasCommand,
+}
+
+impl NasArgs {
+    /// Whether the command prints JSON (so its error is JSON too).
+    pub fn json(&self) -> bool {
+        match &self.command {
+            NasCommand::Search(a) => a.bench.json,
+            NasCommand::Compare(a) => a.bench.json,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -120,23 +131,62 @@ struct CompareArgs {
     threads: Option<usize>,
 }
 
+impl Classify for mosaic_nas::NasError {
+    fn kind(&self) -> Option<Kind> {
+        use mosaic_nas::NasError as E;
+        Some(match self {
+            // The plugin's error (or the file's) decides.
+            E::Strategy { .. } | E::Space(_) | E::Io { .. } => return None,
+            E::InvalidOption { .. } => Kind::Usage,
+            E::MissingBenchmark { .. } => Kind::Io,
+            E::Construct { .. }
+            | E::UnknownArchitecture { .. }
+            | E::Table { .. }
+            | E::Unknown { .. }
+            | E::Trace { .. }
+            | E::Diverged { .. } => Kind::Input,
+            E::NanScore { .. } | E::Evaluator(_) => Kind::Other,
+        })
+    }
+    fn details(&self) -> Details {
+        use mosaic_nas::NasError as E;
+        let mut d = Details::default();
+        match self {
+            E::InvalidOption { name, .. } => d.option = Some(format!("--{name}")),
+            E::Unknown { what, .. } => d.option = Some(format!("--{what}")),
+            E::MissingBenchmark { path, .. } | E::Io { path, .. } => d.file = Some(path.clone()),
+            E::Table { source_name, .. } | E::Trace { source_name, .. }
+                if !source_name.starts_with('<') =>
+            {
+                d.file = Some(source_name.into())
+            }
+            E::Construct { strategy, .. } => d.algorithm = Some(strategy.clone()),
+            _ => {}
+        }
+        d
+    }
+}
+
 /// Parse `name=value` for `strategy` into its declared kind.
 fn parse_param(reg: &Registry, strategy: &str, spec: &str, into: &mut ParamMap) -> Result<()> {
     let (name, value) = spec
         .split_once('=')
-        .with_context(|| format!("--param {spec:?}: expected NAME=VALUE"))?;
+        .ok_or_else(|| bad_option("--param", format!("{spec:?}: expected NAME=VALUE")))?;
     let desc = reg.descriptor(Family::NasStrategy, strategy)?;
     let Some(p) = desc.params.iter().find(|p| p.name.as_str() == name) else {
-        bail!(
-            "--param {spec:?}: strategy `{strategy}` has no parameter `{name}` (it has: {})",
-            desc.params
-                .iter()
-                .map(|p| p.name.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        return Err(bad_option(
+            "--param",
+            format!(
+                "{spec:?}: strategy `{strategy}` has no parameter `{name}` (it has: {})",
+                desc.params
+                    .iter()
+                    .map(|p| p.name.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
     };
-    let bad = |what: &str| anyhow::anyhow!("--param {spec:?}: `{name}` takes {what}");
+    let bad = |what: &str| bad_option("--param", format!("{spec:?}: `{name}` takes {what}"));
     let v = match p.kind {
         ParamKind::F64 => ParamValue::F64(value.parse().map_err(|_| bad("a number"))?),
         ParamKind::I64 => ParamValue::I64(value.parse().map_err(|_| bad("an integer"))?),
@@ -205,7 +255,10 @@ struct SearchReport {
 
 fn search(reg: &Registry, args: SearchArgs) -> Result<()> {
     if args.budget == 0 {
-        bail!("--budget: must be at least 1 query");
+        return Err(bad_option("--budget", "must be at least 1 query"));
+    }
+    if args.bench.batch == 0 {
+        return Err(bad_option("--batch", "must be at least 1 candidate per ask"));
     }
     let table = args.bench.open()?;
     let mut params = ParamMap::new();
@@ -220,20 +273,23 @@ fn search(reg: &Registry, args: SearchArgs) -> Result<()> {
     )?;
     let options = SearchOptions::new(args.budget)
         .batch(args.bench.batch)
-        .progress(!args.bench.json && crate::console_is_terminal());
+        .progress(output::show_progress(args.bench.json));
     let info = RunInfo::new(&args.strategy, &params, args.seed);
     let trace = match &args.resume {
         Some(path) => {
             let old = Trace::load(path)?;
             if old.strategy != args.strategy || old.seed != Some(args.seed) {
-                bail!(
-                    "--resume {}: the trace is of `{}` with seed {:?}, not `{}` with seed {}",
-                    path.display(),
-                    old.strategy,
-                    old.seed,
-                    args.strategy,
-                    args.seed
-                );
+                return Err(bad_option(
+                    "--resume",
+                    format!(
+                        "{}: the trace is of `{}` with seed {:?}, not `{}` with seed {}",
+                        path.display(),
+                        old.strategy,
+                        old.seed,
+                        args.strategy,
+                        args.seed
+                    ),
+                ));
             }
             resume_search(&mut strategy, table.view(), &mut &table, &old, &options)?
         }
@@ -264,9 +320,9 @@ fn search(reg: &Registry, args: SearchArgs) -> Result<()> {
         table_best_test: table.best_test(),
         trace: args.trace.clone(),
     };
-    let mut out = std::io::stdout().lock();
+    let mut out = output::stdout();
     if args.bench.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+        output::json(&mut out, &report)?;
         return Ok(());
     }
     let fmt_opt = |x: Option<f64>| x.map_or_else(|| "-".to_string(), |v| format!("{v:.4}"));
@@ -318,10 +374,13 @@ fn search(reg: &Registry, args: SearchArgs) -> Result<()> {
 
 fn compare_cmd(reg: &Registry, args: CompareArgs) -> Result<()> {
     if args.seeds == 0 {
-        bail!("--seeds: must be at least 1");
+        return Err(bad_option("--seeds", "must be at least 1"));
     }
     if args.budget.contains(&0) {
-        bail!("--budget: must be at least 1 query");
+        return Err(bad_option("--budget", "must be at least 1 query"));
+    }
+    if args.bench.batch == 0 {
+        return Err(bad_option("--batch", "must be at least 1 candidate per ask"));
     }
     let table = args.bench.open()?;
     let mut specs: Vec<StrategySpec> = args
@@ -335,18 +394,20 @@ fn compare_cmd(reg: &Registry, args: CompareArgs) -> Result<()> {
     for p in &args.params {
         let (strategy, rest) = p
             .split_once(':')
-            .with_context(|| format!("--param {p:?}: expected STRATEGY:NAME=VALUE"))?;
+            .ok_or_else(|| bad_option("--param", format!("{p:?}: expected STRATEGY:NAME=VALUE")))?;
         let spec = specs
             .iter_mut()
             .find(|s| s.name == strategy)
-            .with_context(|| format!("--param {p:?}: `{strategy}` is not in --strategies"))?;
+            .ok_or_else(|| {
+                bad_option("--param", format!("{p:?}: `{strategy}` is not in --strategies"))
+            })?;
         parse_param(reg, strategy, rest, &mut spec.params)?;
     }
     let options = CompareOptions {
         budgets: args.budget.clone(),
         seeds: (args.first_seed..args.first_seed + args.seeds).collect(),
         batch: args.bench.batch,
-        progress: !args.bench.json && crate::console_is_terminal(),
+        progress: output::show_progress(args.bench.json),
     };
     let make = |name: &str, space: &mosaic_abi::SearchSpace, params: &ParamMap, seed: RngSeed| {
         reg.nas_strategy(name, space, params, seed)
@@ -364,9 +425,9 @@ fn compare_cmd(reg: &Registry, args: CompareArgs) -> Result<()> {
             .install(run)?,
         None => run()?,
     };
-    let mut out = std::io::stdout().lock();
+    let mut out = output::stdout();
     if args.bench.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
+        output::json(&mut out, &rows)?;
         return Ok(());
     }
     writeln!(

@@ -3,12 +3,21 @@
 use std::io::Write;
 
 use abi_stable::std_types::ROption;
+use mosaic_abi::ParamScope;
 use mosaic_host::Registry;
 use serde_json::json;
 
+/// How a parameter's scope is spelled, in the table and in JSON alike.
+fn scope_name(scope: ParamScope) -> &'static str {
+    match scope {
+        ParamScope::Global => "global",
+        ParamScope::PerModel => "per_model",
+    }
+}
+
 /// Print the registry as a table or as JSON.
 pub fn list(reg: &Registry, json_out: bool, verbose: bool) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::output::stdout();
     if json_out {
         let algos: Vec<_> = reg
             .algorithms()
@@ -26,7 +35,7 @@ pub fn list(reg: &Registry, json_out: bool, verbose: bool) -> anyhow::Result<()>
                     "params": d.params.iter().map(|s| json!({
                         "name": s.name.as_str(),
                         "kind": s.kind.to_string(),
-                        "scope": format!("{:?}", s.scope).to_lowercase(),
+                        "scope": scope_name(s.scope),
                         "default": match &s.default { ROption::RSome(v) => json!(v.to_string()), ROption::RNone => json!(null) },
                         "doc": s.doc.as_str(),
                     })).collect::<Vec<_>>(),
@@ -39,7 +48,7 @@ pub fn list(reg: &Registry, json_out: bool, verbose: bool) -> anyhow::Result<()>
             })).collect::<Vec<_>>(),
             "algorithms": algos,
         });
-        writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        crate::output::json(&mut out, &doc)?;
         return Ok(());
     }
     if reg.plugins().is_empty() {
@@ -92,8 +101,11 @@ pub fn list(reg: &Registry, json_out: bool, verbose: bool) -> anyhow::Result<()>
                 };
                 writeln!(
                     out,
-                    "    --{} ({}, {:?}, {default}): {}",
-                    s.name, s.kind, s.scope, s.doc
+                    "    --{} ({}, {}, {default}): {}",
+                    s.name,
+                    s.kind,
+                    scope_name(s.scope),
+                    s.doc
                 )?;
             }
         }

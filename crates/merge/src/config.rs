@@ -306,8 +306,12 @@ fn parse_dtype(key: &str, v: &Option<String>) -> Result<Option<DType>> {
 impl MergeConfig {
     /// Parse and validate a YAML config. Unknown keys are errors naming the key.
     pub fn from_yaml(text: &str) -> Result<MergeConfig> {
-        let mut cfg: MergeConfig =
-            serde_yaml::from_str(text).map_err(|e| MergeError::Parse(e.to_string()))?;
+        let mut cfg: MergeConfig = serde_yaml::from_str(text).map_err(|e| MergeError::Parse {
+            file: None,
+            line: e.location().map(|l| l.line()),
+            column: e.location().map(|l| l.column()),
+            message: e.to_string(),
+        })?;
         cfg.source_text = Some(text.to_string());
         cfg.validate()?;
         Ok(cfg)
@@ -318,7 +322,17 @@ impl MergeConfig {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(io_err(path))?;
         MergeConfig::from_yaml(&text).map_err(|e| match e {
-            MergeError::Parse(m) => MergeError::Parse(format!("{}: {m}", path.display())),
+            MergeError::Parse {
+                line,
+                column,
+                message,
+                ..
+            } => MergeError::Parse {
+                file: Some(path.to_path_buf()),
+                line,
+                column,
+                message,
+            },
             e => e,
         })
     }

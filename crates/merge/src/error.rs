@@ -1,11 +1,13 @@
 use std::path::PathBuf;
 
 /// Errors of mosaic-merge. Every message names the config key, tensor, model or file at
-/// fault.
+/// fault. A variant that wraps another error says where it happened and returns the cause
+/// from `source()` without repeating it, so a report that prints the chain (`{e:#}` with
+/// anyhow, or `mosaic`'s) shows each cause once.
 #[derive(Debug, thiserror::Error)]
 pub enum MergeError {
-    /// The config file cannot be read.
-    #[error("{path}: {source}")]
+    /// A file or folder cannot be read or written.
+    #[error("{path}")]
     Io {
         /// The file or folder.
         path: PathBuf,
@@ -13,8 +15,17 @@ pub enum MergeError {
         source: std::io::Error,
     },
     /// The YAML does not parse or does not match the config schema (unknown key, wrong type).
-    #[error("merge config: {0}")]
-    Parse(String),
+    #[error("merge config{}: {message}", file_prefix(file))]
+    Parse {
+        /// The config file, when it was read from one.
+        file: Option<PathBuf>,
+        /// 1-based line of the error, when known.
+        line: Option<usize>,
+        /// 1-based column of the error, when known.
+        column: Option<usize>,
+        /// The parser's message.
+        message: String,
+    },
     /// A config key has an impossible or unsupported value.
     #[error("merge config: `{key}`: {message}")]
     Config {
@@ -36,7 +47,7 @@ pub enum MergeError {
         message: String,
     },
     /// A model cannot be opened.
-    #[error("model `{model}` ({path}): {source}")]
+    #[error("model `{model}` ({path})")]
     Model {
         /// The model reference as written in the config.
         model: String,
@@ -77,7 +88,7 @@ pub enum MergeError {
     #[error("{0}")]
     Incompatible(String),
     /// The merge method failed on a tensor.
-    #[error("merge method `{method}` failed on tensor `{tensor}`: {source}")]
+    #[error("merge method `{method}` failed on tensor `{tensor}`")]
     Method {
         /// The merge method.
         method: String,
@@ -113,6 +124,12 @@ fn location(tensor: &Option<String>, model: &Option<String>) -> String {
         (None, Some(m)) => format!(" (model `{m}`)"),
         (None, None) => String::new(),
     }
+}
+
+fn file_prefix(file: &Option<PathBuf>) -> String {
+    file.as_ref()
+        .map(|f| format!(" {}", f.display()))
+        .unwrap_or_default()
 }
 
 fn needed_by(out: &Option<String>) -> String {

@@ -48,7 +48,7 @@ fn parses_every_fixture_config() {
 fn unknown_keys_are_named() {
     let e = MergeConfig::from_yaml("merge_method: linear\nmodels: [{model: a}]\nbase_modle: b\n")
         .unwrap_err();
-    assert!(matches!(e, MergeError::Parse(_)));
+    assert!(matches!(e, MergeError::Parse { .. }));
     assert!(e.to_string().contains("base_modle"), "{e}");
     let e = MergeConfig::from_yaml("merge_method: linear\nmodels: [{model: a, weights: 1}]\n")
         .unwrap_err();

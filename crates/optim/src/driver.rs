@@ -1,23 +1,24 @@
-use abi_stable::std_types::{RSliceMut, RStr};
+use mosaic_abi::RngSeed;
 
-use crate::{LrSchedule, OptimError, OptimStep, OptimizerBox, OptimizerState, StateBuffer};
-use mosaic_abi::{TensorMut, TensorRef};
+use crate::{LossFn, LrSchedule, OptimError, OptimizerBox, OptimizerState, Param, StepOptions};
 
-/// Drives one flat parameter group: an optimizer (through the ABI), its host-owned state,
-/// a base learning rate and a schedule. Steps are counted from 1.
+/// Drives one parameter group: an optimizer (through the ABI), its host-owned state, a base
+/// learning rate, a schedule and a seed. Steps are counted from 1; step `s` uses the
+/// schedule's rate at `s` and the seed `seed.derive(s)`.
 pub struct Driver {
     optimizer: OptimizerBox,
     state: OptimizerState,
     base_lr: f64,
     schedule: LrSchedule,
+    seed: RngSeed,
     steps: u64,
 }
 
 impl Driver {
-    /// A driver for `len` parameters, with zero state from the optimizer's `state_names`.
+    /// A driver for the tensors `(name, shape)`, with zero state as the optimizer declares it.
     pub fn new(
         optimizer: OptimizerBox,
-        len: usize,
+        tensors: &[(&str, &[u64])],
         base_lr: f64,
         schedule: LrSchedule,
     ) -> Result<Driver, OptimError> {
@@ -28,27 +29,48 @@ impl Driver {
             });
         }
         schedule.validate()?;
-        let state = OptimizerState::for_optimizer(&optimizer, len)?;
+        let state = OptimizerState::new(&optimizer, tensors)?;
         Ok(Driver {
             optimizer,
             state,
             base_lr,
             schedule,
+            seed: RngSeed::from_u64(0),
             steps: 0,
         })
     }
 
-    /// Resume from a checkpoint: `state` and the number of steps already taken. The buffer
-    /// names must be the optimizer's, in its order.
+    /// A driver for one flat tensor of `len` parameters (named `params`).
+    pub fn flat(
+        optimizer: OptimizerBox,
+        len: usize,
+        base_lr: f64,
+        schedule: LrSchedule,
+    ) -> Result<Driver, OptimError> {
+        Driver::new(optimizer, &[("params", &[len as u64])], base_lr, schedule)
+    }
+
+    /// Use `seed` for randomized optimizers (default: `RngSeed::from_u64(0)`).
+    pub fn with_seed(mut self, seed: RngSeed) -> Driver {
+        self.seed = seed;
+        self
+    }
+
+    /// Resume from a checkpoint: `state` and the number of steps already taken. The state
+    /// must fit the optimizer and this driver's tensors.
     pub fn restore(&mut self, state: OptimizerState, steps_taken: u64) -> Result<(), OptimError> {
-        let fresh = OptimizerState::for_optimizer(&self.optimizer, self.state.len())?;
-        if state.len() != fresh.len() || !state.names().eq(fresh.names()) {
+        state.check_against(&self.optimizer)?;
+        let shapes = |s: &OptimizerState| -> Vec<(String, Vec<u64>)> {
+            s.tensors()
+                .iter()
+                .map(|t| (t.name().to_string(), t.shape().to_vec()))
+                .collect()
+        };
+        if shapes(&state) != shapes(&self.state) {
             return Err(OptimError::State(format!(
-                "checkpoint has buffers {:?} over {} parameters, optimizer needs {:?} over {}",
-                state.names().collect::<Vec<_>>(),
-                state.len(),
-                fresh.names().collect::<Vec<_>>(),
-                fresh.len()
+                "checkpoint has tensors {:?}, the driver has {:?}",
+                shapes(&state),
+                shapes(&self.state)
             )));
         }
         self.state = state;
@@ -66,9 +88,14 @@ impl Driver {
         self.schedule.lr_at(self.base_lr, self.steps + 1)
     }
 
-    /// The optimizer state (to checkpoint it).
+    /// The optimizer state (to checkpoint it or read it through a typed view).
     pub fn state(&self) -> &OptimizerState {
         &self.state
+    }
+
+    /// The optimizer.
+    pub fn optimizer(&self) -> &OptimizerBox {
+        &self.optimizer
     }
 
     /// The schedule.
@@ -76,47 +103,39 @@ impl Driver {
         self.schedule
     }
 
-    /// One step: `params` updated in place from `grads`, at the scheduled learning rate.
-    /// On error the step counter does not advance.
-    pub fn step(&mut self, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
-        let n = self.state.len();
-        for (what, got) in [("parameters", params.len()), ("gradients", grads.len())] {
-            if got != n {
-                return Err(OptimError::Length {
-                    what: what.to_string(),
-                    expected: n,
-                    got,
-                });
-            }
-        }
+    fn options<'o>(&self, oracle: Option<&'o LossFn<'o>>) -> StepOptions<'o> {
         let step = self.steps + 1;
-        let lr = self.schedule.lr_at(self.base_lr, step);
-        let shape = [n as u64];
-        let plugin_err = |source| OptimError::Plugin {
-            call: "step",
-            source,
-        };
-        let mut buffers: Vec<StateBuffer<'_>> = self
-            .state
-            .buffers_mut()
-            .iter_mut()
-            .map(|(name, data)| StateBuffer {
-                name: RStr::from_str(name),
-                data: RSliceMut::from_mut_slice(data),
-            })
-            .collect();
-        let call = OptimStep {
-            params: TensorMut::from_f32(&shape, params).map_err(plugin_err)?,
-            grads: TensorRef::from_f32(&shape, grads).map_err(plugin_err)?,
-            state: RSliceMut::from_mut_slice(&mut buffers),
-            step,
-            lr,
-        };
-        self.optimizer
-            .step(call)
-            .into_result()
-            .map_err(plugin_err)?;
-        self.steps = step;
+        StepOptions {
+            lr: self.schedule.lr_at(self.base_lr, step),
+            momentum: None,
+            seed: self.seed.derive(step),
+            oracle,
+        }
+    }
+
+    /// One step over all tensors (`params[i]` is tensor `i`). On error nothing changes and
+    /// the step counter does not advance.
+    pub fn step(&mut self, params: &mut [Param<'_>]) -> Result<(), OptimError> {
+        let options = self.options(None);
+        self.state.step(&self.optimizer, params, &options)?;
+        self.steps += 1;
         Ok(())
+    }
+
+    /// One step of a zeroth-order optimizer: the loss comes from `oracle`, no gradients.
+    pub fn step_with_oracle(
+        &mut self,
+        params: &mut [Param<'_>],
+        oracle: &LossFn<'_>,
+    ) -> Result<(), OptimError> {
+        let options = self.options(Some(oracle));
+        self.state.step(&self.optimizer, params, &options)?;
+        self.steps += 1;
+        Ok(())
+    }
+
+    /// One step of a driver with a single tensor: `params` updated in place from `grads`.
+    pub fn step_flat(&mut self, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
+        self.step(&mut [Param::new(params, grads)])
     }
 }

@@ -79,7 +79,7 @@ fn bad_schedules_are_named() {
         let e = s.validate().unwrap_err();
         assert!(e.to_string().contains(name), "{e}");
     }
-    let e = Driver::new(sgd(ParamMap::new()), 1, -0.1, LrSchedule::Constant)
+    let e = Driver::flat(sgd(ParamMap::new()), 1, -0.1, LrSchedule::Constant)
         .err()
         .unwrap();
     assert!(e.to_string().contains("`lr`"), "{e}");
@@ -94,14 +94,20 @@ fn driver_counts_from_one_and_applies_the_schedule() {
         step_size: 1,
         gamma: 0.5,
     };
-    let mut d = Driver::new(sgd(ParamMap::new().with("momentum", 0.9)), 1, 0.1, schedule).unwrap();
-    assert_eq!(d.state().names().collect::<Vec<_>>(), ["momentum_buffer"]);
-    assert_eq!(d.state().buffer("momentum_buffer").unwrap(), [0.0]);
+    let mut d = Driver::flat(sgd(ParamMap::new().with("momentum", 0.9)), 1, 0.1, schedule).unwrap();
+    let buffer = |d: &Driver| {
+        d.state().tensors()[0]
+            .buffer_f32("momentum_buffer")
+            .unwrap()[0]
+    };
+    let names: Vec<&str> = d.state().tensors()[0].buffer_names().collect();
+    assert_eq!(names, ["momentum_buffer"]);
+    assert_eq!(buffer(&d), 0.0);
     let mut p = [1.0f32];
     for (want_p, want_b) in [(0.9, 1.0), (0.805, 1.9), (0.73725, 2.71)] {
-        d.step(&mut p, &[1.0]).unwrap();
+        d.step_flat(&mut p, &[1.0]).unwrap();
         assert!((p[0] - want_p).abs() < 1e-6, "{p:?}");
-        assert!((d.state().buffer("momentum_buffer").unwrap()[0] - want_b).abs() < 1e-6);
+        assert!((buffer(&d) - want_b).abs() < 1e-6);
     }
     assert_eq!(d.steps_taken(), 3);
     assert!(close(d.next_lr(), 0.0125));
@@ -115,36 +121,37 @@ fn checkpoint_and_restore_resume_identically() {
             .with("dampening", 0.25))
     };
     let grads = [[0.5f32, -1.0], [1.0, 2.0], [-0.25, 0.75], [0.0, 1.0]];
-    let mut a = Driver::new(opt(), 2, 0.1, LrSchedule::Constant).unwrap();
+    let mut a = Driver::flat(opt(), 2, 0.1, LrSchedule::Constant).unwrap();
     let mut pa = [1.0f32, 2.0];
     for g in &grads[..2] {
-        a.step(&mut pa, g).unwrap();
+        a.step_flat(&mut pa, g).unwrap();
     }
-    let saved = OptimizerState::from_buffers(a.state().clone().into_buffers(), 2).unwrap();
-    let mut b = Driver::new(opt(), 2, 0.1, LrSchedule::Constant).unwrap();
+    let saved = OptimizerState::from_tensors(a.state().tensors().to_vec());
+    let mut b = Driver::flat(opt(), 2, 0.1, LrSchedule::Constant).unwrap();
     b.restore(saved, a.steps_taken()).unwrap();
     let mut pb = pa;
     for g in &grads[2..] {
-        a.step(&mut pa, g).unwrap();
-        b.step(&mut pb, g).unwrap();
+        a.step_flat(&mut pa, g).unwrap();
+        b.step_flat(&mut pb, g).unwrap();
     }
     assert_eq!(pa, pb);
-    // Restoring buffers of the wrong kind is refused.
-    let wrong = OptimizerState::new(["exp_avg"], 2);
-    let e = b.restore(wrong, 1).unwrap_err();
+    // State of another optimizer or other tensors is refused.
+    let plain = OptimizerState::flat(&sgd(ParamMap::new()), 2).unwrap();
+    let e = b.restore(plain, 1).unwrap_err();
     assert!(matches!(e, OptimError::State(_)), "{e}");
-    let e =
-        OptimizerState::from_buffers(vec![("momentum_buffer".into(), vec![0.0])], 2).unwrap_err();
     assert!(e.to_string().contains("momentum_buffer"), "{e}");
+    let other = OptimizerState::flat(&opt(), 3).unwrap();
+    let e = b.restore(other, 1).unwrap_err();
+    assert!(matches!(e, OptimError::State(_)), "{e}");
 }
 
 #[test]
 fn wrong_lengths_are_errors_and_do_not_count() {
-    let mut d = Driver::new(sgd(ParamMap::new()), 3, 0.1, LrSchedule::Constant).unwrap();
-    assert!(d.state().buffers().is_empty());
-    let e = d.step(&mut [1.0, 2.0, 3.0], &[1.0]).unwrap_err();
+    let mut d = Driver::flat(sgd(ParamMap::new()), 3, 0.1, LrSchedule::Constant).unwrap();
+    assert_eq!(d.state().tensors()[0].buffer_names().count(), 0);
+    let e = d.step_flat(&mut [1.0, 2.0, 3.0], &[1.0]).unwrap_err();
     assert!(e.to_string().contains("gradients"), "{e}");
-    let e = d.step(&mut [1.0], &[1.0]).unwrap_err();
+    let e = d.step_flat(&mut [1.0], &[1.0]).unwrap_err();
     assert!(e.to_string().contains("parameters"), "{e}");
     assert_eq!(d.steps_taken(), 0);
 }

@@ -12,10 +12,11 @@
 //! A plugin that panics fails the suite with a message naming the algorithm: the panic was
 //! caught at the ABI boundary and arrived as an error of kind [`ErrorKind::Panic`].
 
-use abi_stable::std_types::{RSlice, RSliceMut, RStr, RVec};
+use abi_stable::std_types::{ROption, RSlice, RSliceMut, RStr, RVec};
 use mosaic_abi::{
     AlgorithmDescriptor, ErrorKind, Family, MergeCall, Observation, OptimStep, ParamMap,
     ParamScope, PluginModRef, RError, RngSeed, SearchSpace, StateBuffer, TensorMut, TensorRef,
+    TensorStep,
     ABI_VERSION,
 };
 use mosaic_tensor::DType;
@@ -187,57 +188,119 @@ fn check_merge(module: PluginModRef, algo: &AlgorithmDescriptor) -> Result<(), S
 }
 
 fn check_optim(module: PluginModRef, algo: &AlgorithmDescriptor) -> Result<(), String> {
+    use mosaic_optim::{OptimizerState, Param, StepOptions};
     let params = global_params(algo);
     let name = RStr::from_str(algo.name.as_str());
+    let zeroth = algo.has_tag("zeroth_order");
     let make = || {
         (module.new_optimizer())(name, &params)
             .into_result()
             .map_err(|e| fail(algo, format!("construction failed: {e}")))
     };
-    let run = |grads_len: usize| -> Result<Result<Vec<f32>, RError>, String> {
+    // A matrix and a vector, three steps, with the loss ½‖x‖² for zeroth-order optimizers.
+    let shapes: [&[u64]; 2] = [&[4, 3], &[5]];
+    let half_sq = |p: &[TensorRef<'_>]| -> Result<f64, RError> {
+        Ok(p.iter()
+            .flat_map(|t| t.to_f32_vec())
+            .map(|x| 0.5 * f64::from(x) * f64::from(x))
+            .sum())
+    };
+    let run = || -> Result<Vec<Vec<f32>>, String> {
         let opt = make()?;
-        let names = no_panic(algo, opt.state_names().into_result())?
-            .map_err(|e| fail(algo, format!("state_names failed: {e}")))?;
-        let n = 16;
-        let mut p = values(n, 3);
-        let g = values(grads_len, 5);
-        let mut bufs: Vec<Vec<f32>> = names.iter().map(|_| vec![0f32; n]).collect();
-        let shape = [n as u64];
-        let gshape = [grads_len as u64];
-        let mut result = Ok(());
+        let tensors: Vec<(&str, &[u64])> = vec![("w", shapes[0]), ("b", shapes[1])];
+        let mut state = no_panic(
+            algo,
+            OptimizerState::new(&opt, &tensors).map_err(|e| RError::other(e.to_string())),
+        )?
+        .map_err(|e| fail(algo, format!("state_spec failed: {e}")))?;
+        let mut p: Vec<Vec<f32>> = vec![values(12, 3), values(5, 4)];
         for step in 1..=3u64 {
-            let mut state: Vec<StateBuffer<'_>> = names
-                .iter()
-                .zip(bufs.iter_mut())
-                .map(|(nm, b)| StateBuffer {
-                    name: nm.as_rstr(),
-                    data: RSliceMut::from_mut_slice(b),
+            let g: Vec<Vec<f32>> = p.iter().map(|v| v.to_vec()).collect();
+            let mut ps: Vec<Param<'_>> = p
+                .iter_mut()
+                .zip(&g)
+                .map(|(v, g)| Param {
+                    values: v,
+                    grads: (!zeroth).then_some(g.as_slice()),
                 })
                 .collect();
-            let s = OptimStep {
-                params: TensorMut::from_f32(&shape, &mut p).unwrap(),
-                grads: TensorRef::from_f32(&gshape, &g).unwrap(),
-                state: RSliceMut::from_mut_slice(&mut state),
-                step,
-                lr: 0.1,
+            let options = StepOptions {
+                lr: 0.01,
+                momentum: None,
+                seed: RngSeed::from_u64(step),
+                oracle: zeroth.then_some(&half_sq as &mosaic_optim::LossFn<'_>),
             };
-            result = no_panic(algo, opt.step(s).into_result())?;
-            if result.is_err() {
-                break;
-            }
+            state
+                .step(&opt, &mut ps, &options)
+                .map_err(|e| fail(algo, format!("step {step} failed on valid input: {e}")))?;
         }
-        Ok(result.map(|()| p))
+        Ok(p)
     };
-    let a = run(16)?.map_err(|e| fail(algo, format!("step failed on valid input: {e}")))?;
-    let b = run(16)?.map_err(|e| fail(algo, format!("step failed on valid input: {e}")))?;
-    if a.iter()
-        .map(|v| v.to_bits())
-        .ne(b.iter().map(|v| v.to_bits()))
-    {
-        return Err(fail(algo, "same inputs gave different parameters"));
+    let a = run()?;
+    let b = run()?;
+    let bits = |v: &[Vec<f32>]| -> Vec<u32> { v.iter().flatten().map(|x| x.to_bits()).collect() };
+    if bits(&a) != bits(&b) {
+        return Err(fail(algo, "same inputs and seed gave different parameters"));
     }
-    if run(9)?.is_ok() {
+    if zeroth {
+        return Ok(());
+    }
+    // Gradients of the wrong shape, through a raw call: an error, nothing written.
+    let opt = make()?;
+    let spec = no_panic(
+        algo,
+        opt.state_spec(RSlice::from_slice(&[16])).into_result(),
+    )?
+    .map_err(|e| fail(algo, format!("state_spec failed: {e}")))?;
+    let mut store: Vec<mosaic_tensor::Tensor> = spec
+        .buffers
+        .iter()
+        .map(|b| {
+            let dims: Vec<usize> = b.shape.iter().map(|&d| d as usize).collect();
+            mosaic_tensor::Tensor::zeros(b.dtype.into(), dims)
+        })
+        .collect();
+    let mut bufs: Vec<StateBuffer<'_>> = spec
+        .buffers
+        .iter()
+        .zip(store.iter_mut())
+        .map(|(b, t)| StateBuffer {
+            name: b.name.as_rstr(),
+            data: TensorMut::new(t.dtype(), b.shape.as_slice(), t.as_bytes_mut()).unwrap(),
+        })
+        .collect();
+    let mut scalars: Vec<mosaic_abi::Scalar> = spec
+        .scalars
+        .iter()
+        .map(|s| mosaic_abi::Scalar::zero(s.kind))
+        .collect();
+    let mut p = values(16, 3);
+    let before = p.clone();
+    let g = values(9, 5);
+    let (shape, gshape) = ([16u64], [9u64]);
+    let mut tensors = [TensorStep {
+        name: "w".into(),
+        id: 0,
+        offset: 0,
+        params: TensorMut::from_f32(&shape, &mut p).unwrap(),
+        grads: ROption::RSome(TensorRef::from_f32(&gshape, &g).unwrap()),
+        buffers: RSliceMut::from_mut_slice(&mut bufs),
+        scalars: RSliceMut::from_mut_slice(&mut scalars),
+        step: 1,
+        initialized: false,
+    }];
+    let call = OptimStep {
+        tensors: RSliceMut::from_mut_slice(&mut tensors),
+        lr: 0.1,
+        momentum: ROption::RNone,
+        seed: RngSeed::from_u64(1),
+        oracle: ROption::RNone,
+    };
+    if no_panic(algo, opt.step(call).into_result())?.is_ok() {
         return Err(fail(algo, "accepted gradients of the wrong shape"));
+    }
+    if p != before {
+        return Err(fail(algo, "changed the parameters of a rejected step"));
     }
     Ok(())
 }

@@ -13,11 +13,15 @@
 //! θ ← θ - γ g
 //! ```
 //!
-//! The momentum buffer `b` is the host-owned state buffer `momentum_buffer`; PyTorch creates
-//! it from the first gradient, and since the host zero-initialises buffers the first step is
-//! recognised by `step == 1`. Arithmetic is in `f32`, like PyTorch on `float32` tensors.
+//! The momentum buffer `b` is the host-owned state buffer `momentum_buffer` (declared only
+//! when `momentum > 0`). PyTorch creates it from the first gradient; here the tensor's
+//! `initialized` flag says whether it holds one. A scheduled momentum (PyTorch's `OneCycleLR`
+//! with `cycle_momentum`) replaces μ for its step. Arithmetic is in `f32`, like PyTorch on
+//! `float32` tensors.
 
-use mosaic_abi::{AlgorithmDescriptor, Family, OptimStep, Optimizer, ParamMap, ParamSpec, RError};
+use mosaic_abi::{
+    AlgorithmDescriptor, Family, OptimStep, Optimizer, ParamMap, ParamSpec, RError, StateSpec,
+};
 
 #[cfg(test)]
 mod tests;
@@ -105,37 +109,34 @@ impl Sgd {
         Ok(sgd)
     }
 
-    /// One update over plain slices. `buffer` is the momentum buffer (required iff
-    /// `momentum > 0`); `step` counts from 1.
+    /// One update over plain slices with momentum factor `momentum` (the constructed one or
+    /// a scheduled one). `buffer` is the momentum buffer (required iff `momentum > 0`);
+    /// `initialized` says whether it holds the previous step's value.
     pub fn update(
         &self,
         params: &mut [f32],
         grads: &[f32],
         buffer: Option<&mut [f32]>,
-        step: u64,
+        initialized: bool,
         lr: f32,
+        momentum: f32,
     ) {
-        let first = step == 1;
         let mut buffer = buffer;
         for i in 0..params.len() {
             let mut g = if self.maximize { -grads[i] } else { grads[i] };
             if self.weight_decay != 0.0 {
                 g += self.weight_decay * params[i];
             }
-            if self.momentum != 0.0 {
+            if momentum != 0.0 {
                 let b = &mut buffer
                     .as_deref_mut()
                     .expect("momentum buffer checked by caller")[i];
-                *b = if first {
+                *b = if initialized {
+                    momentum * *b + (1.0 - self.dampening) * g
+                } else {
                     g
-                } else {
-                    self.momentum * *b + (1.0 - self.dampening) * g
                 };
-                g = if self.nesterov {
-                    g + self.momentum * *b
-                } else {
-                    *b
-                };
+                g = if self.nesterov { g + momentum * *b } else { *b };
             }
             params[i] -= lr * g;
         }
@@ -143,40 +144,34 @@ impl Sgd {
 }
 
 impl Optimizer for Sgd {
-    fn state_names(&self) -> Vec<String> {
-        if self.momentum != 0.0 {
-            vec![MOMENTUM_BUFFER.to_string()]
+    fn state_spec(&self, shape: &[u64]) -> Result<StateSpec, RError> {
+        let spec = StateSpec::new();
+        Ok(if self.momentum != 0.0 {
+            spec.f32_like(MOMENTUM_BUFFER, shape)
         } else {
-            Vec::new()
-        }
+            spec
+        })
     }
 
     fn step(&self, step: &mut OptimStep<'_>) -> Result<(), RError> {
-        if !step.lr.is_finite() || step.lr < 0.0 {
+        let lr = step.lr_f32();
+        let momentum = step.momentum_or(self.momentum as f64) as f32;
+        if momentum != 0.0 && self.momentum == 0.0 {
             return Err(RError::param(
-                "lr",
-                format!("must be finite and >= 0, got {}", step.lr),
+                "momentum",
+                "a scheduled momentum needs sgd constructed with momentum > 0 (it has no momentum buffer)",
             ));
         }
-        if step.step == 0 {
-            return Err(RError::input("step numbers start at 1, got 0"));
+        for t in step.tensors.iter_mut() {
+            let initialized = t.initialized;
+            if self.momentum != 0.0 {
+                let (params, grads, [buffer]) = t.split_f32::<1>()?;
+                self.update(params, grads, Some(buffer), initialized, lr, momentum);
+            } else {
+                let (params, grads, []) = t.split_f32::<0>()?;
+                self.update(params, grads, None, initialized, lr, momentum);
+            }
         }
-        let want = self.state_names();
-        if step.state.len() != want.len()
-            || step
-                .state
-                .iter()
-                .zip(&want)
-                .any(|(b, w)| b.name.as_str() != w)
-        {
-            let got: Vec<&str> = step.state.iter().map(|b| b.name.as_str()).collect();
-            return Err(RError::input(format!(
-                "sgd expects state buffers {want:?}, got {got:?}"
-            )));
-        }
-        let (number, lr) = (step.step, step.lr as f32);
-        let (params, grads, mut state) = step.split()?;
-        self.update(params, grads, state.pop(), number, lr);
         Ok(())
     }
 }

@@ -1,5 +1,9 @@
-use abi_stable::std_types::{RSliceMut, RStr};
-use mosaic_abi::{ErrorKind, OptimStep, OptimizerBox, ParamMap, StateBuffer, TensorMut, TensorRef};
+use abi_stable::std_types::{ROption, RSliceMut, RStr};
+use mosaic_abi::{
+    ErrorKind, OptimStep, OptimizerBox, ParamMap, RngSeed, StateBuffer, TensorMut, TensorRef,
+    TensorStep,
+};
+use mosaic_optim::{OptimizerState, Param, StepOptions};
 use mosaic_tensor::DType;
 
 use super::*;
@@ -9,41 +13,60 @@ fn new_sgd(params: &ParamMap) -> Result<OptimizerBox, RError> {
     (m.new_optimizer())("sgd".into(), params).into_result()
 }
 
-/// One step through the ABI with host-style state: one buffer per name, in order.
-fn abi_step(
+/// One step through the ABI with host-owned state (one flat tensor).
+fn host_step(
+    opt: &OptimizerBox,
+    state: &mut OptimizerState,
+    params: &mut [f32],
+    grads: &[f32],
+    lr: f64,
+) -> Result<(), mosaic_optim::OptimError> {
+    state.step(opt, &mut [Param::new(params, grads)], &StepOptions::lr(lr))
+}
+
+/// One raw ABI call over one tensor with hand-made buffers (for malformed calls).
+fn raw_step(
     opt: &OptimizerBox,
     params: &mut [f32],
     grads: &[f32],
-    state: &mut [(String, Vec<f32>)],
+    buffers: &mut [(String, Vec<f32>)],
     step: u64,
     lr: f64,
 ) -> Result<(), RError> {
     let shape = [params.len() as u64];
     let gshape = [grads.len() as u64];
-    let mut buffers: Vec<StateBuffer<'_>> = state
+    let bshapes: Vec<[u64; 1]> = buffers.iter().map(|(_, d)| [d.len() as u64]).collect();
+    let mut bufs: Vec<StateBuffer<'_>> = buffers
         .iter_mut()
-        .map(|(name, data)| StateBuffer {
+        .zip(&bshapes)
+        .map(|((name, data), shape)| StateBuffer {
             name: RStr::from_str(name),
-            data: RSliceMut::from_mut_slice(data),
+            data: TensorMut::from_f32(shape, data).unwrap(),
         })
         .collect();
-    let call = OptimStep {
+    let mut tensors = [TensorStep {
+        name: "w".into(),
+        id: 0,
+        offset: 0,
         params: TensorMut::from_f32(&shape, params)?,
-        grads: TensorRef::from_f32(&gshape, grads)?,
-        state: RSliceMut::from_mut_slice(&mut buffers),
+        grads: ROption::RSome(TensorRef::from_f32(&gshape, grads)?),
+        buffers: RSliceMut::from_mut_slice(&mut bufs),
+        scalars: RSliceMut::from_mut_slice(&mut []),
         step,
+        initialized: step > 1,
+    }];
+    let call = OptimStep {
+        tensors: RSliceMut::from_mut_slice(&mut tensors),
         lr,
+        momentum: ROption::RNone,
+        seed: RngSeed::from_u64(0),
+        oracle: ROption::RNone,
     };
     opt.step(call).into_result()
 }
 
-fn host_state(opt: &OptimizerBox, n: usize) -> Vec<(String, Vec<f32>)> {
-    opt.state_names()
-        .into_result()
-        .unwrap()
-        .into_iter()
-        .map(|name| (name.into_string(), vec![0.0; n]))
-        .collect()
+fn momentum(state: &OptimizerState) -> &[f32] {
+    state.tensors()[0].buffer_f32(MOMENTUM_BUFFER).unwrap()
 }
 
 fn f32s(v: &serde_json::Value) -> Vec<f32> {
@@ -78,19 +101,21 @@ fn matches_pytorch_reference_fixture() {
             .with("maximize", cfg["maximize"].as_bool().unwrap());
         let opt = new_sgd(&p).unwrap();
         let mut params = f32s(&case["params0"]);
-        let mut state = host_state(&opt, params.len());
-        assert_eq!(state.is_empty(), cfg["momentum"].as_f64().unwrap() == 0.0);
+        let mut state = OptimizerState::flat(&opt, params.len()).unwrap();
+        let has_buffer = state.tensors()[0].buffer_names().count() == 1;
+        assert_eq!(!has_buffer, cfg["momentum"].as_f64().unwrap() == 0.0);
         for (t, s) in case["steps"].as_array().unwrap().iter().enumerate() {
             let grads = f32s(&s["grads"]);
             let lr = s["lr"].as_f64().unwrap();
-            abi_step(&opt, &mut params, &grads, &mut state, t as u64 + 1, lr).unwrap();
+            host_step(&opt, &mut state, &mut params, &grads, lr).unwrap();
             let want = f32s(&s["params"]);
             assert!(
                 close(&params, &want),
                 "{name} step {}: {params:?} vs {want:?}",
                 t + 1
             );
-            if let Some((_, buf)) = state.first() {
+            if has_buffer {
+                let buf = momentum(&state);
                 let want = f32s(&s["momentum_buffer"]);
                 assert!(
                     close(buf, &want),
@@ -109,33 +134,62 @@ fn matches_pytorch_reference_fixture() {
 #[test]
 fn hand_computed_momentum_and_nesterov() {
     let opt = new_sgd(&ParamMap::new().with("momentum", 0.9)).unwrap();
-    let (mut p, mut s) = (vec![1.0f32], host_state(&opt, 1));
-    for (t, want_p, want_b) in [(1, 0.9, 1.0), (2, 0.71, 1.9), (3, 0.439, 2.71)] {
-        abi_step(&opt, &mut p, &[1.0], &mut s, t, 0.1).unwrap();
+    let mut s = OptimizerState::flat(&opt, 1).unwrap();
+    let mut p = vec![1.0f32];
+    for (want_p, want_b) in [(0.9, 1.0), (0.71, 1.9), (0.439, 2.71)] {
+        host_step(&opt, &mut s, &mut p, &[1.0], 0.1).unwrap();
+        let b = momentum(&s)[0];
         assert!(
-            (p[0] - want_p).abs() < 1e-6 && (s[0].1[0] - want_b).abs() < 1e-6,
-            "{p:?} {s:?}"
+            (p[0] - want_p).abs() < 1e-6 && (b - want_b).abs() < 1e-6,
+            "{p:?} {b}"
         );
     }
+    assert_eq!(s.tensors()[0].steps(), 3);
     let opt = new_sgd(&ParamMap::new().with("momentum", 0.9).with("nesterov", true)).unwrap();
-    let (mut p, mut s) = (vec![1.0f32], host_state(&opt, 1));
-    for (t, want_p) in [(1, 0.81), (2, 0.539)] {
-        abi_step(&opt, &mut p, &[1.0], &mut s, t, 0.1).unwrap();
+    let mut s = OptimizerState::flat(&opt, 1).unwrap();
+    let mut p = vec![1.0f32];
+    for want_p in [0.81, 0.539] {
+        host_step(&opt, &mut s, &mut p, &[1.0], 0.1).unwrap();
         assert!((p[0] - want_p).abs() < 1e-6, "{p:?}");
     }
 }
 
 #[test]
 fn first_step_ignores_dampening_and_stale_buffer() {
-    // PyTorch initialises the buffer to the gradient at t = 1, whatever the buffer held.
+    // PyTorch initialises the buffer to the gradient on the first step, whatever the buffer
+    // held: the `initialized` flag is false then.
     let opt = new_sgd(&ParamMap::new().with("momentum", 0.5).with("dampening", 0.5)).unwrap();
     let mut s = vec![(MOMENTUM_BUFFER.to_string(), vec![123.0f32])];
     let mut p = vec![0.0f32];
-    abi_step(&opt, &mut p, &[2.0], &mut s, 1, 1.0).unwrap();
+    raw_step(&opt, &mut p, &[2.0], &mut s, 1, 1.0).unwrap();
     assert_eq!((p[0], s[0].1[0]), (-2.0, 2.0));
     // t = 2: b = 0.5 * 2 + 0.5 * 2 = 2, θ = -4.
-    abi_step(&opt, &mut p, &[2.0], &mut s, 2, 1.0).unwrap();
+    raw_step(&opt, &mut p, &[2.0], &mut s, 2, 1.0).unwrap();
     assert_eq!((p[0], s[0].1[0]), (-4.0, 2.0));
+}
+
+/// OneCycleLR-style scheduled momentum replaces μ: with μ' = 0.5, t=1: b = 1, θ = 0.9;
+/// t=2: b = 0.5 + 1 = 1.5, θ = 0.75.
+#[test]
+fn scheduled_momentum_replaces_the_constructed_one() {
+    let opt = new_sgd(&ParamMap::new().with("momentum", 0.9)).unwrap();
+    let mut s = OptimizerState::flat(&opt, 1).unwrap();
+    let mut p = vec![1.0f32];
+    let options = StepOptions {
+        momentum: Some(0.5),
+        ..StepOptions::lr(0.1)
+    };
+    for want in [0.9, 0.75] {
+        s.step(&opt, &mut [Param::new(&mut p, &[1.0])], &options)
+            .unwrap();
+        assert!((p[0] - want).abs() < 1e-6, "{p:?}");
+    }
+    let plain = new_sgd(&ParamMap::new()).unwrap();
+    let mut s = OptimizerState::flat(&plain, 1).unwrap();
+    let e = s
+        .step(&plain, &mut [Param::new(&mut p, &[1.0])], &options)
+        .unwrap_err();
+    assert!(e.to_string().contains("`momentum`"), "{e}");
 }
 
 #[test]
@@ -165,46 +219,85 @@ fn bad_hyperparameters_are_named() {
 }
 
 #[test]
-fn bad_inputs_are_errors_not_panics() {
+fn bad_inputs_are_errors_and_change_nothing() {
     let opt = new_sgd(&ParamMap::new().with("momentum", 0.9)).unwrap();
-    // Mismatched lengths.
-    let mut s = host_state(&opt, 3);
-    let e = abi_step(&opt, &mut [1.0, 2.0, 3.0], &[1.0, 2.0], &mut s, 1, 0.1).unwrap_err();
+    let buf = |n| vec![(MOMENTUM_BUFFER.to_string(), vec![0.5f32; n])];
+    let mut p = vec![1.0f32, 2.0, 3.0];
+    let before = p.clone();
+    // Mismatched gradient shape.
+    let e = raw_step(&opt, &mut p, &[1.0, 2.0], &mut buf(3), 1, 0.1).unwrap_err();
     assert_eq!(e.kind, ErrorKind::InvalidInput, "{e}");
-    // A state buffer of the wrong length.
-    let mut short = host_state(&opt, 2);
-    let e = abi_step(&opt, &mut [1.0, 2.0, 3.0], &[1.0; 3], &mut short, 1, 0.1).unwrap_err();
+    assert!(e.message().contains("gradient shape"), "{e}");
+    // A state buffer of the wrong shape, a missing buffer.
+    let e = raw_step(&opt, &mut p, &[1.0; 3], &mut buf(2), 1, 0.1).unwrap_err();
     assert!(e.message().contains("momentum_buffer"), "{e}");
-    // Missing state buffer.
-    let e = abi_step(&opt, &mut [1.0], &[1.0], &mut [], 1, 0.1).unwrap_err();
+    let e = raw_step(&opt, &mut p, &[1.0; 3], &mut [], 1, 0.1).unwrap_err();
     assert!(e.message().contains("momentum_buffer"), "{e}");
-    // Bad learning rate and step number.
-    let e = abi_step(&opt, &mut [1.0], &[1.0], &mut host_state(&opt, 1), 1, -0.1).unwrap_err();
-    assert!(e.message().contains("`lr`"), "{e}");
-    let e = abi_step(&opt, &mut [1.0], &[1.0], &mut host_state(&opt, 1), 0, 0.1).unwrap_err();
+    // Negative and NaN learning rates, step 0.
+    for lr in [-0.1, f64::NAN] {
+        let e = raw_step(&opt, &mut p, &[1.0; 3], &mut buf(3), 1, lr).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidParam, "{e}");
+        assert!(e.message().contains("`lr`"), "{e}");
+    }
+    let e = raw_step(&opt, &mut p, &[1.0; 3], &mut buf(3), 0, 0.1).unwrap_err();
     assert_eq!(e.kind, ErrorKind::InvalidInput, "{e}");
+    // A NaN or infinite gradient is reported with its index and never applied.
+    let mut s = buf(3);
+    for bad in [f32::NAN, f32::INFINITY] {
+        let e = raw_step(&opt, &mut p, &[1.0, bad, 1.0], &mut s, 2, 0.1).unwrap_err();
+        assert!(e.message().contains("element 1"), "{e}");
+    }
+    assert_eq!(p, before);
+    assert_eq!(s[0].1, [0.5; 3]);
     // F16 parameters.
     let shape = [2u64];
     let mut bytes = [0u8; 4];
     let grads = [1.0f32, 1.0];
-    let mut state = host_state(&opt, 2);
-    let mut buffers: Vec<StateBuffer<'_>> = state
-        .iter_mut()
-        .map(|(n, d)| StateBuffer {
-            name: RStr::from_str(n),
-            data: RSliceMut::from_mut_slice(d),
-        })
-        .collect();
-    let call = OptimStep {
+    let mut data = vec![0f32; 2];
+    let mut bufs = [StateBuffer {
+        name: MOMENTUM_BUFFER.into(),
+        data: TensorMut::from_f32(&shape, &mut data).unwrap(),
+    }];
+    let mut tensors = [TensorStep {
+        name: "half".into(),
+        id: 0,
+        offset: 0,
         params: TensorMut::new(DType::F16, &shape, &mut bytes).unwrap(),
-        grads: TensorRef::from_f32(&shape, &grads).unwrap(),
-        state: RSliceMut::from_mut_slice(&mut buffers),
+        grads: ROption::RSome(TensorRef::from_f32(&shape, &grads).unwrap()),
+        buffers: RSliceMut::from_mut_slice(&mut bufs),
+        scalars: RSliceMut::from_mut_slice(&mut []),
         step: 1,
+        initialized: false,
+    }];
+    let call = OptimStep {
+        tensors: RSliceMut::from_mut_slice(&mut tensors),
         lr: 0.1,
+        momentum: ROption::RNone,
+        seed: RngSeed::from_u64(0),
+        oracle: ROption::RNone,
     };
     let e = opt.step(call).into_result().unwrap_err();
     assert_eq!(e.kind, ErrorKind::InvalidInput, "{e}");
-    assert!(e.message().contains("F32"), "{e}");
+    assert!(
+        e.message().contains("F32") && e.message().contains("half"),
+        "{e}"
+    );
+}
+
+#[test]
+fn host_state_errors_leave_counters_alone() {
+    let opt = new_sgd(&ParamMap::new().with("momentum", 0.9)).unwrap();
+    let mut s = OptimizerState::flat(&opt, 2).unwrap();
+    let mut p = vec![1.0f32, 2.0];
+    let e = host_step(&opt, &mut s, &mut p, &[1.0, f32::NAN], 0.1).unwrap_err();
+    assert!(e.to_string().contains("non-finite"), "{e}");
+    assert_eq!(s.tensors()[0].steps(), 0);
+    assert!(!s.tensors()[0].initialized());
+    let e = host_step(&opt, &mut s, &mut p, &[1.0], 0.1).unwrap_err();
+    assert!(e.to_string().contains("gradients"), "{e}");
+    host_step(&opt, &mut s, &mut p, &[1.0, 1.0], 0.1).unwrap();
+    assert_eq!(s.tensors()[0].steps(), 1);
+    assert!(s.tensors()[0].initialized());
 }
 
 #[test]
@@ -218,8 +311,8 @@ fn plain_rust_update_matches_abi() {
     };
     // θ = 2, g = 1: d = 1 + 0.5 * 2 = 2, θ = 2 - 0.25 * 2 = 1.5.
     let mut p = [2.0f32];
-    sgd.update(&mut p, &[1.0], None, 1, 0.25);
+    sgd.update(&mut p, &[1.0], None, false, 0.25, 0.0);
     assert_eq!(p, [1.5]);
-    assert!(sgd.state_names().is_empty());
+    assert!(sgd.state_spec(&[1]).unwrap().buffers.is_empty());
     assert!(descriptor().validate().is_ok());
 }
