@@ -7,6 +7,7 @@
 //! `optim::optimizer` builds a built-in optimizer by name (feature `optim`).
 //! `dp::accounting()` (feature `dp`) gives a DP-SGD run's ε and calibrates its noise.
 //! `ldp::oracle` (feature `ldp`) builds a local-DP frequency oracle by name.
+//! `nas::search` (feature `nas`) runs a NAS strategy on a tabular benchmark.
 #![deny(missing_docs)]
 
 pub use mosaic_abi as abi;
@@ -21,7 +22,7 @@ pub mod ldp;
 #[cfg(feature = "merge")]
 pub mod merge;
 #[cfg(feature = "nas")]
-pub use mosaic_nas as nas;
+pub mod nas;
 #[cfg(feature = "optim")]
 pub mod optim;
 
@@ -49,6 +50,10 @@ pub enum Error {
     #[cfg(feature = "ldp")]
     #[error(transparent)]
     Ldp(#[from] mosaic_ldp::LdpError),
+    /// A NAS search: the benchmark, the strategy, the search loop.
+    #[cfg(feature = "nas")]
+    #[error(transparent)]
+    Nas(#[from] mosaic_nas::NasError),
 }
 
 // The README's Rust examples run as doctests, so they stay true.

@@ -5,7 +5,8 @@
 
 use abi_stable::std_types::{ROption, RSlice, RStr};
 use mosaic_abi::{
-    Choice, Family, MergeCall, ParamMap, PrivacyEvent, RngSeed, SearchSpace, TensorMut, TensorRef,
+    Family, MergeCall, Observation, ParamMap, PrivacyEvent, RngSeed, SearchSpace, TensorMut,
+    TensorRef,
 };
 use mosaic_host::{PluginOrigin, Registry};
 
@@ -172,26 +173,26 @@ fn run_grr(reg: &Registry) -> Vec<u64> {
 }
 
 fn run_random_search(reg: &Registry) -> Vec<u32> {
-    let space = SearchSpace {
-        choices: (0..4)
-            .map(|i| Choice {
-                name: format!("layer_{i}").into(),
-                options: vec!["conv3x3".into(), "conv1x1".into(), "skip".into()].into(),
-            })
-            .collect(),
-    };
+    let space = SearchSpace::from_choices(
+        (0..4).map(|i| (format!("layer_{i}"), vec!["conv3x3", "conv1x1", "skip"])),
+    );
     let mut s = reg
         .nas_strategy("random", &space, &ParamMap::new(), RngSeed::from_u64(3))
         .unwrap();
     let mut seen = Vec::new();
-    for _ in 0..81 {
-        let arch = s.ask().into_result().unwrap();
-        space.check(&arch).unwrap();
-        let score = arch.iter().map(|&a| a as f64).sum();
-        s.tell(RSlice::from_slice(&arch), score)
-            .into_result()
-            .unwrap();
-        seen.extend(arch.iter().copied());
+    for _ in 0..27 {
+        let batch = s.ask(3).into_result().unwrap();
+        let obs: Vec<Observation> = batch
+            .iter()
+            .map(|arch| {
+                space.check(arch).unwrap();
+                Observation::new(arch, arch.iter().map(|&a| a as f64).sum(), 1.0)
+            })
+            .collect();
+        s.tell(RSlice::from_slice(&obs)).into_result().unwrap();
+        for arch in &batch {
+            seen.extend(arch.iter().copied());
+        }
     }
     // With deduplication (the default) 81 proposals enumerate the whole 3^4 space.
     let mut archs: Vec<&[u32]> = seen.chunks(4).collect();

@@ -14,6 +14,8 @@ pub enum ErrorKind {
     Unsupported,
     /// The plugin panicked; the panic was caught at the ABI boundary.
     Panic,
+    /// A search strategy has nothing left to propose (its space is exhausted).
+    Exhausted,
     /// Any other failure.
     Other,
 }
@@ -53,6 +55,11 @@ impl RError {
     /// An unsupported request.
     pub fn unsupported(reason: impl fmt::Display) -> RError {
         RError::new(ErrorKind::Unsupported, reason)
+    }
+
+    /// A search strategy with nothing left to propose.
+    pub fn exhausted(reason: impl fmt::Display) -> RError {
+        RError::new(ErrorKind::Exhausted, reason)
     }
 
     /// Any other failure.

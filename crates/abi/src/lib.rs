@@ -39,7 +39,10 @@ pub use family::ldp::{
     OracleLayout, ReportDistribution, ReportSlice, Reports, State, StateKind, RNG_BLOCK,
 };
 pub use family::merge::{MergeCall, MergeMethod, MergeMethodBox, MergeMethodFfi};
-pub use family::nas::{Choice, SearchSpace, SearchStrategy, SearchStrategyBox, SearchStrategyFfi};
+pub use family::nas::{
+    CellGraph, Choice, Edge, LinkChoice, NodeOp, Observation, SearchSpace, SearchStrategy,
+    SearchStrategyBox, SearchStrategyFfi, MAX_CLASS_TABLE, NO_ARCHITECTURE,
+};
 pub use family::optim::{
     OptimStep, Optimizer, OptimizerBox, OptimizerFfi, Scalar, ScalarKind, StateBuffer, StateSpec,
     TensorStep,

@@ -15,6 +15,17 @@ pub struct Row {
     result: String,
 }
 
+impl Row {
+    /// A row: family, algorithm (with its setting), result.
+    pub fn new(family: &'static str, algorithm: String, result: String) -> Row {
+        Row {
+            family,
+            algorithm,
+            result,
+        }
+    }
+}
+
 /// Deterministic pseudo-random values in [-1, 1) (xorshift), so the demo is reproducible.
 fn data(n: usize, salt: u64) -> Vec<f32> {
     let mut x = salt.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
@@ -175,33 +186,6 @@ fn ldps(reg: &Registry) -> Result<Vec<Row>> {
         });
     }
     Ok(rows)
-}
-
-fn nas(reg: &Registry) -> Result<Row> {
-    let bench = mosaic_nas::TabularBenchmark::toy(0);
-    let mut strategy = reg.nas_strategy(
-        "random",
-        bench.space(),
-        &ParamMap::new(),
-        RngSeed::from_u64(1),
-    )?;
-    let mut eval = bench.clone();
-    let budget = 40;
-    let history = mosaic_nas::run_search(&mut strategy, &mut eval, budget)?;
-    let best = history.best().context("empty search history")?;
-    let (opt_arch, opt) = bench.best().context("empty benchmark")?;
-    Ok(Row {
-        family: "nas",
-        algorithm: "random (toy table)".into(),
-        result: format!(
-            "best score {:.3} at {:?} after {budget} of {} evaluations (optimum {:.3} at {:?})",
-            best.metrics.score,
-            best.arch,
-            bench.len(),
-            opt.score,
-            opt_arch
-        ),
-    })
 }
 
 fn merge(reg: &Registry) -> Result<Row> {
@@ -369,19 +353,14 @@ fn merges(reg: &Registry) -> Result<Vec<Row>> {
 pub fn run(reg: &Registry) -> Result<()> {
     let mut rows = Vec::new();
     type Step = fn(&Registry) -> Result<Row>;
-    let steps: [(&str, Step); 6] = [
+    let steps: [(&str, Step); 5] = [
         ("merge", merge),
         ("optim", optim),
         ("dp", dp),
         ("dp", dp_accounting),
         ("dp", dp_selection),
-        ("nas", nas),
     ];
     for (family, step) in steps {
-        if family == "nas" {
-            // The LDP family's rows, between central DP and NAS.
-            rows.extend(ldps(reg).context("demo of the ldp family")?);
-        }
         rows.push(step(reg).with_context(|| format!("demo of the {family} family"))?);
         if family == "merge" {
             rows.extend(merges(reg).context("demo of mosaic merge on tiny checkpoints")?);
@@ -395,6 +374,8 @@ pub fn run(reg: &Registry) -> Result<()> {
             }));
         }
     }
+    rows.extend(ldps(reg).context("demo of the ldp family")?);
+    rows.extend(crate::nas::demo_rows(reg).context("demo of the nas family")?);
     let mut out = std::io::stdout().lock();
     let w0 = rows
         .iter()

@@ -302,6 +302,7 @@ fn classify(cause: &(dyn StdError + 'static)) -> Option<(Option<Kind>, Details)>
         .or_else(|| try_as::<mosaic_optim::OptimError>(cause))
         .or_else(|| try_as::<mosaic_dp::DpError>(cause))
         .or_else(|| try_as::<mosaic_ldp::LdpError>(cause))
+        .or_else(|| try_as::<mosaic_nas::NasError>(cause))
     // Family command modules add their error enums here, one `.or_else` each.
 }
 
@@ -342,6 +343,8 @@ impl Classify for RError {
                 Kind::Input
             }
             RErrorKind::Panic | RErrorKind::Other => Kind::Plugin,
+            // A search loop ends on it; one that escapes is a strategy failing to propose.
+            RErrorKind::Exhausted => Kind::Other,
         })
     }
     fn details(&self) -> Details {

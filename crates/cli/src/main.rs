@@ -17,6 +17,7 @@ mod ldp;
 mod lora;
 mod merge;
 mod optim;
+mod nas;
 mod output;
 mod plugins;
 
@@ -78,6 +79,8 @@ enum Command {
     /// Local differential privacy: simulate, perturb, aggregate, estimate, merge states.
     #[command(subcommand)]
     Ldp(ldp::LdpCommand),
+    /// Neural architecture search on a tabular benchmark: `nas search`, `nas compare`.
+    Nas(nas::NasArgs),
     /// Run the first algorithm of each family on generated data and print one line each.
     Demo {
         #[command(flatten)]
@@ -108,6 +111,7 @@ fn main() -> ExitCode {
         Command::Optim(cmd) => (cmd.json(), optim::run(cmd)),
         Command::Dp(cmd) => (cmd.json(), dp::run(cmd)),
         Command::Ldp(cmd) => (cmd.json(), ldp::run(cmd)),
+        Command::Nas(args) => (args.json(), nas::run(args)),
         Command::Demo { plugins } => (false, plugins.registry().and_then(|reg| demo::run(&reg))),
     };
     error::finish(result, json)

@@ -14,8 +14,9 @@
 
 use abi_stable::std_types::{ROption, RSlice, RSliceMut, RStr, RVec};
 use mosaic_abi::{
-    AlgorithmDescriptor, Choice, ErrorKind, Family, MergeCall, OptimStep, ParamMap, ParamScope,
-    PluginModRef, RError, RngSeed, SearchSpace, StateBuffer, TensorMut, TensorRef, TensorStep,
+    AlgorithmDescriptor, ErrorKind, Family, MergeCall, Observation, OptimStep, ParamMap,
+    ParamScope, PluginModRef, RError, RngSeed, SearchSpace, StateBuffer, TensorMut, TensorRef,
+    TensorStep,
     ABI_VERSION,
 };
 use mosaic_tensor::DType;
@@ -422,14 +423,8 @@ fn check_ldp(module: PluginModRef, algo: &AlgorithmDescriptor) -> Result<(), Str
 fn check_nas(module: PluginModRef, algo: &AlgorithmDescriptor) -> Result<(), String> {
     let params = global_params(algo);
     let name = RStr::from_str(algo.name.as_str());
-    let space = SearchSpace {
-        choices: (0..3)
-            .map(|i| Choice {
-                name: format!("choice_{i}").into(),
-                options: vec!["a".into(), "b".into(), "c".into()].into(),
-            })
-            .collect(),
-    };
+    let space =
+        SearchSpace::from_choices((0..3).map(|i| (format!("choice_{i}"), vec!["a", "b", "c"])));
     let make = || {
         (module.new_nas_strategy())(name, &space, &params, RngSeed::from_u64(3))
             .into_result()
@@ -438,23 +433,36 @@ fn check_nas(module: PluginModRef, algo: &AlgorithmDescriptor) -> Result<(), Str
     let mut a = make()?;
     let mut b = make()?;
     for step in 0..5 {
-        let xa = no_panic(algo, a.ask().into_result())?
+        let xa = no_panic(algo, a.ask(2).into_result())?
             .map_err(|e| fail(algo, format!("ask failed: {e}")))?;
-        let xb = no_panic(algo, b.ask().into_result())?
+        let xb = no_panic(algo, b.ask(2).into_result())?
             .map_err(|e| fail(algo, format!("ask failed: {e}")))?;
         if xa != xb {
             return Err(fail(algo, "same seed proposed different architectures"));
         }
-        space
-            .check(&xa)
-            .map_err(|e| fail(algo, format!("proposed an invalid architecture: {e}")))?;
-        let score = step as f64;
-        no_panic(algo, a.tell(RSlice::from_slice(&xa), score).into_result())?
+        if xa.is_empty() || xa.len() > 2 {
+            return Err(fail(
+                algo,
+                format!("ask(2) returned {} architectures", xa.len()),
+            ));
+        }
+        let obs: Vec<Observation> = xa
+            .iter()
+            .enumerate()
+            .map(|(i, x)| Observation::new(x, (step * 2 + i) as f64, 1.0))
+            .collect();
+        for x in &xa {
+            space
+                .check(x)
+                .map_err(|e| fail(algo, format!("proposed an invalid architecture: {e}")))?;
+        }
+        no_panic(algo, a.tell(RSlice::from_slice(&obs)).into_result())?
             .map_err(|e| fail(algo, format!("tell failed: {e}")))?;
-        no_panic(algo, b.tell(RSlice::from_slice(&xb), score).into_result())?
+        no_panic(algo, b.tell(RSlice::from_slice(&obs)).into_result())?
             .map_err(|e| fail(algo, format!("tell failed: {e}")))?;
     }
-    let r = a.tell(RSlice::from_slice(&[0u32]), 1.0).into_result();
+    let wrong = [Observation::new(&[0], 1.0, 1.0)];
+    let r = a.tell(RSlice::from_slice(&wrong)).into_result();
     if no_panic(algo, r)?.is_ok() {
         return Err(fail(algo, "accepted an architecture of the wrong length"));
     }

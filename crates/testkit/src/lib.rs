@@ -19,6 +19,7 @@ pub mod dp_mechanism;
 pub mod ldp;
 pub mod merge;
 pub mod optim;
+pub mod nas;
 pub mod strategies;
 
 pub use conformance::{check_plugin, ConformanceReport};
