@@ -57,7 +57,12 @@ pub use tensor::{chunk_ranges, AbiDType, TensorMut, TensorRef, CHUNK_ELEMENTS};
 /// The version of the Mosaic plugin ABI that this crate defines. A plugin reports the number
 /// it was built with; the host refuses any other. Bump it whenever a type that crosses the
 /// boundary changes in a way that `abi_stable`'s layout check would not catch.
-pub const ABI_VERSION: u32 = 2;
+///
+/// History: 1, the first families; 2, typed DP privacy events and the optimizer state/step
+/// ABI; 3, the LDP oracle ABI (error channels for every call, report layouts, per-item
+/// variance, mergeable states) and the NAS strategy ABI (search spaces, batched asks, an
+/// exhaustion error kind).
+pub const ABI_VERSION: u32 = 3;
 
 /// Re-exports used by [`export_plugin!`]; not part of the public API.
 #[doc(hidden)]

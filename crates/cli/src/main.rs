@@ -16,8 +16,8 @@ mod error;
 mod ldp;
 mod lora;
 mod merge;
-mod optim;
 mod nas;
+mod optim;
 mod output;
 mod plugins;
 

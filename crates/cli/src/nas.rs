@@ -258,7 +258,10 @@ fn search(reg: &Registry, args: SearchArgs) -> Result<()> {
         return Err(bad_option("--budget", "must be at least 1 query"));
     }
     if args.bench.batch == 0 {
-        return Err(bad_option("--batch", "must be at least 1 candidate per ask"));
+        return Err(bad_option(
+            "--batch",
+            "must be at least 1 candidate per ask",
+        ));
     }
     let table = args.bench.open()?;
     let mut params = ParamMap::new();
@@ -380,7 +383,10 @@ fn compare_cmd(reg: &Registry, args: CompareArgs) -> Result<()> {
         return Err(bad_option("--budget", "must be at least 1 query"));
     }
     if args.bench.batch == 0 {
-        return Err(bad_option("--batch", "must be at least 1 candidate per ask"));
+        return Err(bad_option(
+            "--batch",
+            "must be at least 1 candidate per ask",
+        ));
     }
     let table = args.bench.open()?;
     let mut specs: Vec<StrategySpec> = args
@@ -399,7 +405,10 @@ fn compare_cmd(reg: &Registry, args: CompareArgs) -> Result<()> {
             .iter_mut()
             .find(|s| s.name == strategy)
             .ok_or_else(|| {
-                bad_option("--param", format!("{p:?}: `{strategy}` is not in --strategies"))
+                bad_option(
+                    "--param",
+                    format!("{p:?}: `{strategy}` is not in --strategies"),
+                )
             })?;
         parse_param(reg, strategy, rest, &mut spec.params)?;
     }

@@ -135,7 +135,10 @@ fn malformed_graphs_are_errors_naming_the_part() {
         .into(),
         ..Default::default()
     });
-    assert!(Space::new(&s).unwrap_err().message().contains("the choice has 2"));
+    assert!(Space::new(&s)
+        .unwrap_err()
+        .message()
+        .contains("the choice has 2"));
 }
 
 #[test]

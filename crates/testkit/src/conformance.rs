@@ -16,8 +16,7 @@ use abi_stable::std_types::{ROption, RSlice, RSliceMut, RStr, RVec};
 use mosaic_abi::{
     AlgorithmDescriptor, ErrorKind, Family, MergeCall, Observation, OptimStep, ParamMap,
     ParamScope, PluginModRef, RError, RngSeed, SearchSpace, StateBuffer, TensorMut, TensorRef,
-    TensorStep,
-    ABI_VERSION,
+    TensorStep, ABI_VERSION,
 };
 use mosaic_tensor::DType;
 

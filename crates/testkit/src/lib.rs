@@ -18,8 +18,8 @@ pub mod dp_accountant;
 pub mod dp_mechanism;
 pub mod ldp;
 pub mod merge;
-pub mod optim;
 pub mod nas;
+pub mod optim;
 pub mod strategies;
 
 pub use conformance::{check_plugin, ConformanceReport};
