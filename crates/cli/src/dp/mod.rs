@@ -13,6 +13,8 @@ pub mod release;
 mod synth;
 mod train;
 
+pub use train::demo_row as train_demo_row;
+
 use clap::Subcommand;
 use mosaic_dp::DpError;
 
