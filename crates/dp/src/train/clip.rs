@@ -58,6 +58,21 @@ impl Clipping {
         }
     }
 
+    /// The sensitivity when only the tensors selected by `trainable` are clipped and summed
+    /// (all of them for `None`).
+    pub fn sensitivity_over(&self, trainable: Option<&[bool]>) -> f64 {
+        match (self, trainable) {
+            (Clipping::PerLayer(cs), Some(m)) => cs
+                .iter()
+                .zip(m)
+                .filter(|(_, &keep)| keep)
+                .map(|(c, _)| c * c)
+                .sum::<f64>()
+                .sqrt(),
+            _ => self.sensitivity(),
+        }
+    }
+
     /// Clipping factors, `factors[t][i]` for tensor `t` and example `i`, from the squared
     /// per-example norms `squared[t][i]` of every tensor's gradient.
     pub fn factors(&self, squared: &[Vec<f64>]) -> Vec<Vec<f32>> {

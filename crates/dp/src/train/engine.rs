@@ -35,7 +35,49 @@ pub trait PerSampleGradients<M, const I: usize, const K: usize> {
         features: &[[f32; I]],
         labels: &[u8],
         clipping: &Clipping,
+    ) -> Result<ClippedBatch, DpError> {
+        self.clipped_sum_of(model, features, labels, clipping, None)
+    }
+
+    /// [`PerSampleGradients::clipped_sum`] over a subset of the tensors (private fine-tuning):
+    /// with `trainable = Some(mask)` (one flag per tensor, walk order) only the selected
+    /// tensors count towards the norms and have sums; the others' sums are zero.
+    fn clipped_sum_of(
+        &self,
+        model: &M,
+        features: &[[f32; I]],
+        labels: &[u8],
+        clipping: &Clipping,
+        trainable: Option<&[bool]>,
     ) -> Result<ClippedBatch, DpError>;
+}
+
+/// Check a trainable mask against the model's tensor count.
+pub(crate) fn check_trainable(trainable: Option<&[bool]>, tensors: usize) -> Result<(), DpError> {
+    match trainable {
+        Some(m) if m.len() != tensors => Err(DpError::param(
+            "trainable",
+            format!(
+                "needs one flag per trainable tensor ({tensors}), got {}",
+                m.len()
+            ),
+        )),
+        Some(m) if !m.iter().any(|&b| b) => Err(DpError::param("trainable", "selects no tensor")),
+        _ => Ok(()),
+    }
+}
+
+fn selected(trainable: Option<&[bool]>, t: usize) -> bool {
+    trainable.is_none_or(|m| m[t])
+}
+
+/// Zero the squared norms of the tensors outside the subset.
+fn mask_squared(squared: &mut [Vec<f64>], trainable: Option<&[bool]>) {
+    for (t, sq) in squared.iter_mut().enumerate() {
+        if !selected(trainable, t) {
+            sq.iter_mut().for_each(|v| *v = 0.0);
+        }
+    }
 }
 
 /// Ghost norms and ghost clipping: one batched forward and backward (see [`super::ghost`]).
@@ -129,16 +171,18 @@ impl<M, const I: usize, const K: usize> PerSampleGradients<M, I, K> for Ghost
 where
     M: GhostForward<Rows<I>, Out = Rows<K>> + TensorCollection<f32, Cpu>,
 {
-    fn clipped_sum(
+    fn clipped_sum_of(
         &self,
         model: &M,
         features: &[[f32; I]],
         labels: &[u8],
         clipping: &Clipping,
+        trainable: Option<&[bool]>,
     ) -> Result<ClippedBatch, DpError> {
         check_batch::<K>(features.len(), labels)?;
         let tensors = mosaic_optim::dfdx::tensors(model);
         clipping.check(tensors.len())?;
+        check_trainable(trainable, tensors.len())?;
         if features.is_empty() {
             return Ok(empty_batch(&tensors));
         }
@@ -158,16 +202,25 @@ where
             squared.push(w.into_iter().map(f64::from).collect::<Vec<_>>());
             squared.push(b.into_iter().map(f64::from).collect::<Vec<_>>());
         }
+        mask_squared(&mut squared, trainable);
         let norms: Vec<f64> = (0..features.len())
             .map(|i| squared.iter().map(|t| t[i]).sum::<f64>().sqrt())
             .collect();
         check_finite(&norms)?;
         let factors = clipping.factors(&squared);
-        let mut sums = Vec::with_capacity(tensors.len());
+        let mut sums = empty_batch(&tensors).sums;
         for (l, tap) in taps.layers().iter().enumerate() {
-            let (w, b) = tap.weighted_sums(&mut grads, &factors[2 * l], &factors[2 * l + 1]);
-            sums.push(w);
-            sums.push(b);
+            let (tw, tb) = (2 * l, 2 * l + 1);
+            if !selected(trainable, tw) && !selected(trainable, tb) {
+                continue;
+            }
+            let (w, b) = tap.weighted_sums(&mut grads, &factors[tw], &factors[tb]);
+            if selected(trainable, tw) {
+                sums[tw] = w;
+            }
+            if selected(trainable, tb) {
+                sums[tb] = b;
+            }
         }
         Ok(ClippedBatch {
             sums,
@@ -263,15 +316,17 @@ impl<M, const I: usize, const K: usize> PerSampleGradients<M, I, K> for PerExamp
 where
     M: Module<Rows<I>, Output = Rows<K>> + TensorCollection<f32, Cpu> + ZeroGrads<f32, Cpu>,
 {
-    fn clipped_sum(
+    fn clipped_sum_of(
         &self,
         model: &M,
         features: &[[f32; I]],
         labels: &[u8],
         clipping: &Clipping,
+        trainable: Option<&[bool]>,
     ) -> Result<ClippedBatch, DpError> {
         let tensors = mosaic_optim::dfdx::tensors(model);
         clipping.check(tensors.len())?;
+        check_trainable(trainable, tensors.len())?;
         let (per_example, losses, correct) =
             per_example_gradients::<M, I, K>(model, features, labels)?;
         let mut batch = empty_batch(&tensors);
@@ -283,6 +338,7 @@ where
                     .collect()
             })
             .collect();
+        mask_squared(&mut batch.squared, trainable);
         batch.norms = (0..features.len())
             .map(|i| batch.squared.iter().map(|t| t[i]).sum::<f64>().sqrt())
             .collect();
@@ -290,6 +346,9 @@ where
         batch.factors = clipping.factors(&batch.squared);
         for (i, g) in per_example.iter().enumerate() {
             for (t, (sum, gt)) in batch.sums.iter_mut().zip(g).enumerate() {
+                if !selected(trainable, t) {
+                    continue;
+                }
                 let c = batch.factors[t][i];
                 for (s, &v) in sum.iter_mut().zip(gt) {
                     *s += c * v;

@@ -408,3 +408,62 @@ fn models_without_the_ghost_identity_train_per_example() {
         assert!(b.iter().all(|v| v.is_finite()));
     }
 }
+
+#[test]
+fn private_fine_tuning_clips_noises_and_updates_only_the_selected_tensors() {
+    let dev = Cpu::seed_from_u64(4);
+    let mut model = dev.build_module::<Deep, f32>();
+    let before = mosaic_optim::dfdx::parameters(&model);
+    let (x, y) = data::<4>(40, 3, 4);
+    // Fine-tune the last layer only (weight and bias).
+    let mask = vec![false, false, false, false, true, true];
+    // The norms count the selected tensors only.
+    let all =
+        PerSampleGradients::<_, 4, 3>::clipped_sum(&Ghost, &model, &x, &y, &Clipping::Flat(0.05))
+            .unwrap();
+    let sub = PerSampleGradients::<_, 4, 3>::clipped_sum_of(
+        &Ghost,
+        &model,
+        &x,
+        &y,
+        &Clipping::Flat(0.05),
+        Some(&mask),
+    )
+    .unwrap();
+    for i in 0..x.len() {
+        let want = (all.squared[4][i] + all.squared[5][i]).sqrt();
+        assert!(close(sub.norms[i], want, 1e-9));
+    }
+    assert!(sub.sums[..4].iter().flatten().all(|&v| v == 0.0));
+    let per = PerSampleGradients::<_, 4, 3>::clipped_sum_of(
+        &PerExample,
+        &model,
+        &x,
+        &y,
+        &Clipping::Flat(0.05),
+        Some(&mask),
+    )
+    .unwrap();
+    for (a, b) in sub.sums.iter().flatten().zip(per.sums.iter().flatten()) {
+        assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()));
+    }
+
+    let source = accountants();
+    let opt = DfdxOptimizer::new(&model, sgd(), 0.5, LrSchedule::Constant).unwrap();
+    let mut config = DpSgdConfig::new(BatchSampling::Shuffle { batch_size: 8 }, 1.0, 1.0, 1e-5);
+    config.noise_seed = Some(5);
+    config.trainable = Some(mask.clone());
+    let mut t = DpSgd::new(config, opt, Accounting::new(&source), x.len()).unwrap();
+    t.epoch::<_, _, 4, 3>(&mut model, &Ghost, &x, &y).unwrap();
+    let after = mosaic_optim::dfdx::parameters(&model);
+    for (k, ((name, a), (_, b))) in before.iter().zip(&after).enumerate() {
+        assert_eq!(a != b, mask[k], "{name}");
+    }
+    let mut bad = DpSgdConfig::new(BatchSampling::Shuffle { batch_size: 8 }, 1.0, 1.0, 1e-5);
+    bad.trainable = Some(vec![false; 6]);
+    let opt = DfdxOptimizer::new(&model, sgd(), 0.5, LrSchedule::Constant).unwrap();
+    let e = DpSgd::new(bad, opt, Accounting::new(&source), x.len())
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(param_of(e), "trainable");
+}

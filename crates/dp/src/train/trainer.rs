@@ -99,6 +99,10 @@ pub struct DpSgdConfig {
     /// A fixed seed for batch sampling (`None`: OS entropy). Sampling is part of the privacy
     /// argument too: fix it only for experiments.
     pub sampling_seed: Option<u64>,
+    /// Private fine-tuning of a parameter subset: one flag per trainable tensor (walk
+    /// order); only the selected tensors are clipped, noised and updated, the others stay
+    /// frozen. `None`: every tensor.
+    pub trainable: Option<Vec<bool>>,
 }
 
 impl DpSgdConfig {
@@ -118,6 +122,7 @@ impl DpSgdConfig {
             target_epsilon: None,
             noise_seed: None,
             sampling_seed: None,
+            trainable: None,
         }
     }
 
@@ -215,12 +220,16 @@ impl<'s> DpSgd<'s> {
                 format!("must be finite and >= 0, got {sigma}"),
             ));
         }
+        let trainable = config.trainable.as_deref();
+        super::engine::check_trainable(trainable, optimizer.tensors().len())?;
         let len: u64 = optimizer
             .tensors()
             .iter()
-            .map(|(_, s)| s.iter().product::<u64>())
+            .enumerate()
+            .filter(|&(t, _)| trainable.is_none_or(|m| m[t]))
+            .map(|(_, (_, s))| s.iter().product::<u64>())
             .sum();
-        let sensitivity = config.clipping.sensitivity();
+        let sensitivity = config.clipping.sensitivity_over(trainable);
         let noise = if sigma > 0.0 {
             if !sensitivity.is_finite() {
                 return Err(DpError::param(
@@ -397,7 +406,10 @@ impl<'s> DpSgd<'s> {
         let batch = self.next_batch();
         let rows: Vec<[f32; I]> = batch.iter().map(|&i| features[i]).collect();
         let labs: Vec<u8> = batch.iter().map(|&i| labels[i]).collect();
-        let clipped = engine.clipped_sum(model, &rows, &labs, &self.config.clipping)?;
+        let trainable = self.config.trainable.as_deref();
+        let clipped =
+            engine.clipped_sum_of(model, &rows, &labs, &self.config.clipping, trainable)?;
+        let keep = |t: usize| trainable.is_none_or(|m| m[t]);
         let report = StepReport {
             batch_size: batch.len(),
             loss_sum: clipped.loss_sum,
@@ -406,7 +418,13 @@ impl<'s> DpSgd<'s> {
                 .filter(|&i| clipped.factors.iter().any(|t| t[i] < 1.0))
                 .count(),
         };
-        let mut flat: Vec<f32> = clipped.sums.concat();
+        let mut flat: Vec<f32> = clipped
+            .sums
+            .iter()
+            .enumerate()
+            .filter(|&(t, _)| keep(t))
+            .flat_map(|(_, s)| s.iter().copied())
+            .collect();
         if let Some(noise) = &self.noise {
             let seed = match self.config.noise_seed {
                 Some(s) => RngSeed::from_u64(s).derive(self.steps),
@@ -420,7 +438,11 @@ impl<'s> DpSgd<'s> {
         }
         let mut slices: Vec<Option<&[f32]>> = Vec::with_capacity(clipped.sums.len());
         let mut rest = flat.as_slice();
-        for s in &clipped.sums {
+        for (t, s) in clipped.sums.iter().enumerate() {
+            if !keep(t) {
+                slices.push(None);
+                continue;
+            }
             let (head, tail) = rest.split_at(s.len());
             slices.push(Some(head));
             rest = tail;
