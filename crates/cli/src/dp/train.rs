@@ -90,11 +90,12 @@ pub struct TrainArgs {
     /// Fraction of the data held out for the test accuracy.
     #[arg(long = "test-fraction", default_value_t = 0.25)]
     test_fraction: f64,
-    /// Seed of the model's initialisation, the train/test split and the batch sampling.
+    /// Seed of the model's initialisation and the train/test split (public randomness; also
+    /// of the batch sampling of a non-private run).
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// EXPERIMENTS ONLY: a fixed seed for the DP noise, so runs repeat; by default the noise
-    /// is seeded from the operating system.
+    /// EXPERIMENTS ONLY: a fixed seed for the DP noise and the batch sampling, so runs
+    /// repeat; by default both are seeded from the operating system.
     #[arg(long = "noise-seed")]
     noise_seed: Option<u64>,
     /// Print one JSON document.
@@ -245,7 +246,13 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     );
     config.target_epsilon = target;
     config.noise_seed = args.noise_seed;
-    config.sampling_seed = Some(args.seed);
+    // Batch sampling is part of the privacy argument: OS entropy unless the run is a labelled
+    // experiment (--noise-seed fixes both); the non-private baseline follows --seed.
+    config.sampling_seed = match (private, args.noise_seed) {
+        (false, _) => Some(args.seed),
+        (true, Some(s)) => Some(s.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ args.seed),
+        (true, None) => None,
+    };
 
     let dev = Cpu::seed_from_u64(args.seed);
     let mut model = dev.build_module::<Mlp, f32>();
