@@ -38,6 +38,6 @@ pub use engine::{
 };
 pub use ghost::{GhostForward, Rows};
 pub use trainer::{
-    accuracy, calibrate_noise_multiplier, BatchSampling, DpSgd, DpSgdConfig, EpochReport,
-    StepReport,
+    accuracy, calibrate_noise_multiplier, BatchSampling, CorrelatedNoise, DpSgd, DpSgdConfig,
+    EpochReport, StepReport,
 };

@@ -467,3 +467,93 @@ fn private_fine_tuning_clips_noises_and_updates_only_the_selected_tensors() {
         .unwrap_err();
     assert_eq!(param_of(e), "trainable");
 }
+
+#[test]
+fn cyclic_batches_repeat_every_epoch() {
+    let dev = Cpu::seed_from_u64(0);
+    let model = dev.build_module::<Small, f32>();
+    let source = accountants();
+    let opt = DfdxOptimizer::new(&model, sgd(), 0.1, LrSchedule::Constant).unwrap();
+    let mut config = DpSgdConfig::new(BatchSampling::Cyclic { batch_size: 7 }, 1.0, 1.0, 1e-5);
+    config.sampling_seed = Some(2);
+    let mut t = DpSgd::new(config, opt, Accounting::new(&source), 30).unwrap();
+    let first: Vec<Vec<usize>> = (0..4).map(|_| t.next_batch()).collect();
+    let second: Vec<Vec<usize>> = (0..4).map(|_| t.next_batch()).collect();
+    assert_eq!(first, second);
+    let mut seen: Vec<usize> = first.concat();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 28, "each example at most once per epoch");
+}
+
+#[test]
+fn dp_ftrl_with_matrix_factorization_noise_trains_and_reports_the_stream_guarantee() {
+    use crate::continual::{BandedToeplitz, OptimizeOptions};
+    use crate::{PrivacyEvent, Sampling};
+    let dev = Cpu::seed_from_u64(6);
+    let (x, y) = data::<5>(40, 3, 6);
+    let source = accountants();
+    let (sigma, epochs) = (2.0, 3u64);
+    let sampling = BatchSampling::Cyclic { batch_size: 8 };
+    let run = |strategy: BandedToeplitz| {
+        let mut model = dev.build_module::<Small, f32>();
+        let before = mosaic_optim::dfdx::parameters(&model);
+        let opt = DfdxOptimizer::new(&model, sgd(), 0.2, LrSchedule::Constant).unwrap();
+        let mut config = DpSgdConfig::new(sampling, 1.0, sigma, 1e-5);
+        config.noise_seed = Some(3);
+        config.sampling_seed = Some(3);
+        config.correlated_noise = Some(CorrelatedNoise { strategy, epochs });
+        let mut t = DpSgd::new(config, opt, Accounting::new(&source), x.len()).unwrap();
+        let mut e = 0;
+        while t.can_step() {
+            t.epoch::<_, _, 5, 3>(&mut model, &Ghost, &x, &y).unwrap();
+            e += 1;
+        }
+        assert_eq!((e, t.steps()), (epochs, epochs * 5));
+        assert!(t.step::<_, _, 5, 3>(&mut model, &Ghost, &x, &y).is_err());
+        let after = mosaic_optim::dfdx::parameters(&model);
+        assert!(before != after);
+        t.epsilon().unwrap()
+    };
+    // The stream calibrates its noise to the strategy's sensitivity over all k = 3
+    // participations (√3·C for the identity, i.e. independent noise of std σ·√3·C): one
+    // Gaussian of multiplier σ (up to the grid charge), composed once.
+    let eps = run(BandedToeplitz::identity());
+    let want = Accounting::new(&source)
+        .epsilon(
+            &[(
+                PrivacyEvent::Gaussian {
+                    noise_multiplier: sigma,
+                    sampling: Sampling::Full,
+                },
+                1,
+            )],
+            1e-5,
+        )
+        .unwrap()
+        .epsilon;
+    assert!(close(eps, want, 1e-6), "{eps} vs {want}");
+    let banded = BandedToeplitz::optimal(15, 3, &OptimizeOptions::default())
+        .unwrap()
+        .0;
+    let eps_mf = run(banded);
+    assert!(eps_mf.is_finite() && eps_mf > 0.0);
+
+    // Poisson batches do not have the participation pattern the stream assumes.
+    let model = dev.build_module::<Small, f32>();
+    let opt = DfdxOptimizer::new(&model, sgd(), 0.2, LrSchedule::Constant).unwrap();
+    let mut config = DpSgdConfig::new(
+        BatchSampling::Poisson { sampling_rate: 0.2 },
+        1.0,
+        sigma,
+        1e-5,
+    );
+    config.correlated_noise = Some(CorrelatedNoise {
+        strategy: BandedToeplitz::identity(),
+        epochs,
+    });
+    let e = DpSgd::new(config, opt, Accounting::new(&source), x.len())
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(param_of(e), "sampling");
+}

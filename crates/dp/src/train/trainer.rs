@@ -10,6 +10,8 @@ use super::engine::PerSampleGradients;
 use super::ghost::Rows;
 use crate::accounting::{check_delta, check_epsilon};
 use crate::calibrate::NoiseCalibration;
+use crate::continual::{BandedToeplitz, MfStream, Participation};
+use crate::noise::Noise;
 use crate::sampling::{bernoulli::bernoulli_ratio, Bits};
 use crate::{Accounting, DpError, GaussianNoise};
 
@@ -29,6 +31,13 @@ pub enum BatchSampling {
         /// Examples per batch, in `1..=n`.
         batch_size: usize,
     },
+    /// One random permutation, then the same batches in the same order every epoch, so that
+    /// an example's participations are exactly `⌊n / batch_size⌋` steps apart: the
+    /// participation pattern DP-FTRL's matrix-factorization noise is calibrated to.
+    Cyclic {
+        /// Examples per batch, in `1..=n`.
+        batch_size: usize,
+    },
 }
 
 impl BatchSampling {
@@ -40,13 +49,15 @@ impl BatchSampling {
             BatchSampling::Poisson { sampling_rate } => {
                 crate::accounting::check_sampling_rate(sampling_rate)
             }
-            BatchSampling::Shuffle { batch_size } if batch_size == 0 || batch_size > n => {
+            BatchSampling::Shuffle { batch_size } | BatchSampling::Cyclic { batch_size }
+                if batch_size == 0 || batch_size > n =>
+            {
                 Err(DpError::param(
                     "batch_size",
                     format!("must be in 1..={n} (the training set size), got {batch_size}"),
                 ))
             }
-            BatchSampling::Shuffle { .. } => Ok(()),
+            BatchSampling::Shuffle { .. } | BatchSampling::Cyclic { .. } => Ok(()),
         }
     }
 
@@ -54,7 +65,9 @@ impl BatchSampling {
     pub fn rate(&self, n: usize) -> f64 {
         match *self {
             BatchSampling::Poisson { sampling_rate } => sampling_rate,
-            BatchSampling::Shuffle { batch_size } => batch_size as f64 / n as f64,
+            BatchSampling::Shuffle { batch_size } | BatchSampling::Cyclic { batch_size } => {
+                batch_size as f64 / n as f64
+            }
         }
     }
 
@@ -65,7 +78,9 @@ impl BatchSampling {
             BatchSampling::Poisson { sampling_rate } => {
                 (1.0 / sampling_rate).round().max(1.0) as u64
             }
-            BatchSampling::Shuffle { batch_size } => (n / batch_size.max(1)).max(1) as u64,
+            BatchSampling::Shuffle { batch_size } | BatchSampling::Cyclic { batch_size } => {
+                (n / batch_size.max(1)).max(1) as u64
+            }
         }
     }
 
@@ -74,9 +89,26 @@ impl BatchSampling {
     fn denominator(&self, n: usize) -> f64 {
         match *self {
             BatchSampling::Poisson { sampling_rate } => sampling_rate * n as f64,
-            BatchSampling::Shuffle { batch_size } => batch_size as f64,
+            BatchSampling::Shuffle { batch_size } | BatchSampling::Cyclic { batch_size } => {
+                batch_size as f64
+            }
         }
     }
+}
+
+/// DP-FTRL / MF-DP-SGD (Kairouz et al. 2021; Choquette-Choo et al. 2023, "Multi-Epoch Matrix
+/// Factorization Mechanisms"): the summed clipped gradients go through the streaming matrix
+/// mechanism of `strategy` ([`MfStream`]) instead of receiving independent noise, over a
+/// horizon of `epochs` epochs of [`BatchSampling::Cyclic`] batches (each example participates
+/// `epochs` times, `⌊n / batch⌋` steps apart). The noise multiplier is relative to the
+/// strategy's sensitivity over all those participations (`C · sens(C)`), and the guarantee is
+/// that of the whole stream (no amplification by sampling), composed once.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CorrelatedNoise {
+    /// The banded Toeplitz strategy `C` (`BandedToeplitz::identity()` is independent noise).
+    pub strategy: BandedToeplitz,
+    /// The epochs the stream covers (its horizon, and the participations it is calibrated to).
+    pub epochs: u64,
 }
 
 /// A DP-SGD run's privacy parameters.
@@ -103,6 +135,8 @@ pub struct DpSgdConfig {
     /// order); only the selected tensors are clipped, noised and updated, the others stay
     /// frozen. `None`: every tensor.
     pub trainable: Option<Vec<bool>>,
+    /// DP-FTRL: matrix-factorization noise instead of independent noise (`None`: DP-SGD).
+    pub correlated_noise: Option<CorrelatedNoise>,
 }
 
 impl DpSgdConfig {
@@ -123,6 +157,7 @@ impl DpSgdConfig {
             noise_seed: None,
             sampling_seed: None,
             trainable: None,
+            correlated_noise: None,
         }
     }
 
@@ -193,6 +228,7 @@ pub struct DpSgd<'s> {
     accounting: Accounting<'s>,
     optimizer: DfdxOptimizer,
     noise: Option<GaussianNoise>,
+    stream: Option<MfStream>,
     max_steps: Option<u64>,
     steps: u64,
     sampler: Bits,
@@ -242,6 +278,37 @@ impl<'s> DpSgd<'s> {
             None
         };
         let rate = config.sampling.rate(n);
+        let mut stream = None;
+        let mut noise = noise;
+        if let Some(mf) = &config.correlated_noise {
+            if !matches!(config.sampling, BatchSampling::Cyclic { .. }) {
+                return Err(DpError::param(
+                    "sampling",
+                    "matrix-factorization noise needs cyclic batches (the participation pattern it is calibrated to)",
+                ));
+            }
+            if mf.epochs == 0 || config.target_epsilon.is_some() || noise.is_none() {
+                return Err(DpError::param(
+                    "correlated_noise",
+                    "needs at least one epoch, noise (noise_multiplier > 0), and no ε target (the stream's guarantee covers its whole horizon)",
+                ));
+            }
+            let spe = config.sampling.steps_per_epoch(n);
+            let horizon = (mf.epochs * spe) as usize;
+            let participation = Participation::multi_epoch(mf.epochs as usize, spe as usize);
+            let source = match config.noise_seed {
+                Some(s) => Noise::gaussian_fixed_seed(sigma, s),
+                None => Noise::gaussian(sigma),
+            };
+            stream = Some(mf.strategy.stream(
+                horizon,
+                len as usize,
+                sensitivity,
+                participation,
+                source,
+            )?);
+            noise = None;
+        }
         let max_steps = match config.target_epsilon {
             None => None,
             Some(target) => {
@@ -266,6 +333,11 @@ impl<'s> DpSgd<'s> {
                 Some(cal.steps)
             }
         };
+        // A stream covers its horizon and no more.
+        let max_steps = match (&config.correlated_noise, &stream) {
+            (Some(mf), Some(_)) => Some(mf.epochs * config.sampling.steps_per_epoch(n)),
+            _ => max_steps,
+        };
         let sampler = Bits::from_seed(&match config.sampling_seed {
             Some(s) => RngSeed::from_u64(s),
             None => RngSeed::from_os(),
@@ -277,6 +349,7 @@ impl<'s> DpSgd<'s> {
             optimizer,
             noise,
             max_steps,
+            stream,
             steps: 0,
             sampler,
             order: Vec::new(),
@@ -330,6 +403,16 @@ impl<'s> DpSgd<'s> {
         if self.steps == 0 {
             return Ok(0.0);
         }
+        if let Some(stream) = &self.stream {
+            // The stream's guarantee covers its whole horizon, whatever has been released.
+            let Some(event) = stream.event() else {
+                return Ok(f64::INFINITY);
+            };
+            return Ok(self
+                .accounting
+                .epsilon(&[(event, 1)], self.config.delta)?
+                .epsilon);
+        }
         if self.noise.is_none() {
             return Ok(f64::INFINITY);
         }
@@ -355,13 +438,14 @@ impl<'s> DpSgd<'s> {
                     .filter(|_| bernoulli_ratio(&mut self.sampler, numer, 1u128 << 64))
                     .collect()
             }
-            BatchSampling::Shuffle { batch_size } => {
-                if self.order.is_empty() || self.cursor + batch_size > self.n {
-                    self.order = (0..self.n).collect();
-                    // Fisher–Yates with exact uniform draws.
-                    for i in (1..self.n).rev() {
-                        let j = uniform_below(&mut self.sampler, i as u64 + 1) as usize;
-                        self.order.swap(i, j);
+            BatchSampling::Shuffle { batch_size } | BatchSampling::Cyclic { batch_size } => {
+                let reshuffle = matches!(self.config.sampling, BatchSampling::Shuffle { .. });
+                if self.order.is_empty() {
+                    self.shuffle();
+                }
+                if self.cursor + batch_size > self.n {
+                    if reshuffle {
+                        self.shuffle();
                     }
                     self.cursor = 0;
                 }
@@ -370,6 +454,16 @@ impl<'s> DpSgd<'s> {
                 batch
             }
         }
+    }
+
+    fn shuffle(&mut self) {
+        self.order = (0..self.n).collect();
+        // Fisher–Yates with exact uniform draws.
+        for i in (1..self.n).rev() {
+            let j = uniform_below(&mut self.sampler, i as u64 + 1) as usize;
+            self.order.swap(i, j);
+        }
+        self.cursor = 0;
     }
 
     /// One DP-SGD step on a batch drawn from the training set (`features[i]`, `labels[i]`,
@@ -425,6 +519,13 @@ impl<'s> DpSgd<'s> {
             .filter(|&(t, _)| keep(t))
             .flat_map(|(_, s)| s.iter().copied())
             .collect();
+        if let Some(stream) = &mut self.stream {
+            let mut wide: Vec<f64> = flat.iter().map(|&v| f64::from(v)).collect();
+            stream.privatize(&mut wide)?;
+            for (v, w) in flat.iter_mut().zip(&wide) {
+                *v = *w as f32;
+            }
+        }
         if let Some(noise) = &self.noise {
             let seed = match self.config.noise_seed {
                 Some(s) => RngSeed::from_u64(s).derive(self.steps),
