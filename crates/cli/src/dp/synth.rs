@@ -84,7 +84,7 @@ fn check(args: &SynthArgs) -> anyhow::Result<()> {
     if args.epsilon.is_empty() {
         return Err(bad_option("--epsilon", "give at least one value"));
     }
-    if let Some(e) = args.epsilon.iter().find(|e| !(**e > 0.0)) {
+    if let Some(e) = args.epsilon.iter().find(|e| e.is_nan() || **e <= 0.0) {
         return Err(bad_option(
             "--epsilon",
             format!("every value must be > 0 (or inf), got {e}"),

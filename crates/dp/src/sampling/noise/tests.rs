@@ -19,7 +19,7 @@ fn gaussian_grid_and_sigma_are_exact_and_rounded_up() {
             "{sigma}"
         );
         let s = g.lattice_sigma();
-        assert!(s >= 1 << 40 && s <= 1 << 41, "{s}");
+        assert!((1 << 40..=1 << 41).contains(&s), "{s}");
     }
     for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
         let e = GaussianNoise::new(bad).unwrap_err();
