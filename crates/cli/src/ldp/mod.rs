@@ -4,7 +4,9 @@
 //! - `perturb`: the client half, values (stdin) → reports (stdout, packed binary or JSON);
 //! - `aggregate`: reports → a saved server state;
 //! - `estimate`: reports and/or saved states → estimated counts with their variance;
-//! - `merge-state`: saved states of several servers → one.
+//! - `merge-state`: saved states of several servers → one;
+//! - `mean`: mean estimation of bounded numbers (Duchi, Piecewise, Hybrid) on a seeded
+//!   population, error against theory.
 //!
 //! Every oracle command takes `--oracle NAME --epsilon E --domain D` and `--param NAME=VALUE`
 //! for the oracle's other parameters ([`OracleArgs`]); later commands of the family
@@ -12,6 +14,7 @@
 
 mod client;
 mod io;
+mod mean;
 mod server;
 mod simulate;
 
@@ -39,6 +42,9 @@ pub enum LdpCommand {
     Estimate(server::EstimateArgs),
     /// Merge saved server states of one oracle (files, or stdin) into one state.
     MergeState(server::MergeStateArgs),
+    /// Mean of bounded numbers: a seeded population of vectors in [-1, 1] through a mean
+    /// mechanism (duchi, piecewise, hybrid); error against its theoretical variance.
+    Mean(mean::MeanArgs),
 }
 
 impl LdpCommand {
@@ -48,6 +54,7 @@ impl LdpCommand {
             LdpCommand::Simulate(a) => a.json,
             LdpCommand::Perturb(_) | LdpCommand::Aggregate(_) | LdpCommand::MergeState(_) => false,
             LdpCommand::Estimate(a) => a.json,
+            LdpCommand::Mean(a) => a.json,
         }
     }
 }
@@ -60,6 +67,7 @@ pub fn run(cmd: LdpCommand) -> Result<()> {
         LdpCommand::Aggregate(a) => server::aggregate(a),
         LdpCommand::Estimate(a) => server::estimate(a),
         LdpCommand::MergeState(a) => server::merge_state(a),
+        LdpCommand::Mean(a) => mean::run(a),
     }
 }
 
