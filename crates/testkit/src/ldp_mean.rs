@@ -146,9 +146,8 @@ pub fn check_mean(module: PluginModRef, name: &str, params: &ParamMap) -> Result
         .and_then(|s| m.estimate(&s))
         .map_err(|e| fail(&e.to_string()))?;
     let theory = m.variance(&vals).map_err(|e| fail(&e.to_string()))?;
-    for j in 0..d {
+    for (j, (&v, &w)) in theory.iter().zip(est.variance.iter()).enumerate() {
         let truth = vals.iter().skip(j).step_by(d).sum::<f64>() / n as f64;
-        let (v, w) = (theory[j], est.variance[j]);
         if !(v > 0.0 && v <= w * (1.0 + 1e-12)) {
             return Err(fail(&format!(
                 "attribute {j}: theoretical variance {v} is not in (0, worst case {w}]"

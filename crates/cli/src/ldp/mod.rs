@@ -5,6 +5,7 @@
 //! - `aggregate`: reports → a saved server state;
 //! - `estimate`: reports and/or saved states → estimated counts with their variance;
 //! - `merge-state`: saved states of several servers → one;
+//! - `heavy-hitters`: PEM, TreeHist, TAP on a seeded Zipf population, precision and recall;
 //! - `mean`: mean estimation of bounded numbers (Duchi, Piecewise, Hybrid) on a seeded
 //!   population, error against theory.
 //!
@@ -13,6 +14,7 @@
 //! (`heavy-hitters`, `mean`) add their variants to [`LdpCommand`] and their own files here.
 
 mod client;
+mod heavy_hitters;
 mod io;
 mod mean;
 mod server;
@@ -42,6 +44,9 @@ pub enum LdpCommand {
     Estimate(server::EstimateArgs),
     /// Merge saved server states of one oracle (files, or stdin) into one state.
     MergeState(server::MergeStateArgs),
+    /// Heavy hitters of a seeded Zipf population of B-bit values: PEM, TreeHist or the
+    /// federated TAP over several parties; precision and recall of the top K.
+    HeavyHitters(heavy_hitters::HeavyHittersArgs),
     /// Mean of bounded numbers: a seeded population of vectors in [-1, 1] through a mean
     /// mechanism (duchi, piecewise, hybrid); error against its theoretical variance.
     Mean(mean::MeanArgs),
@@ -55,6 +60,7 @@ impl LdpCommand {
             LdpCommand::Perturb(_) | LdpCommand::Aggregate(_) | LdpCommand::MergeState(_) => false,
             LdpCommand::Estimate(a) => a.json,
             LdpCommand::Mean(a) => a.json,
+            LdpCommand::HeavyHitters(a) => a.json,
         }
     }
 }
@@ -68,6 +74,7 @@ pub fn run(cmd: LdpCommand) -> Result<()> {
         LdpCommand::Estimate(a) => server::estimate(a),
         LdpCommand::MergeState(a) => server::merge_state(a),
         LdpCommand::Mean(a) => mean::run(a),
+        LdpCommand::HeavyHitters(a) => heavy_hitters::run(a),
     }
 }
 

@@ -1,3 +1,6 @@
+// Index loops over attributes read like the formulas they check.
+#![allow(clippy::needless_range_loop)]
+
 use super::*;
 use mosaic_abi::MeanMechanism;
 

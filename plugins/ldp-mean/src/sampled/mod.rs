@@ -112,7 +112,8 @@ impl Sampled {
         let scalar = Scalar::new(base, epsilon / k as f64);
         let scale = dims as f64 / k as f64;
         let offset = (scale * scalar.bound() * (1u64 << FIXED_BITS) as f64).ceil();
-        if !(2.0 * offset + 1.0 < (1u64 << VALUE_BITS) as f64) {
+        let fits = 2.0 * offset + 1.0 < (1u64 << VALUE_BITS) as f64;
+        if !fits {
             return Err(RError::param(
                 "epsilon",
                 format!(

@@ -1,3 +1,6 @@
+// Index loops over attributes read like the formulas they check.
+#![allow(clippy::needless_range_loop)]
+
 use super::*;
 use crate::scalar::{
     duchi_bound, hybrid_alpha, hybrid_variance, hybrid_worst_variance, piecewise_variance,
