@@ -76,3 +76,54 @@ pub fn registry() -> Result<Registry, HostError> {
 pub fn mechanism(name: &str, params: &ParamMap) -> Result<Release, HostError> {
     Ok(Release::new(registry()?.mechanism(name, params)?))
 }
+
+/// dfdx 0.13, the version DP-SGD's models are built with (feature `dp-train`).
+#[cfg(feature = "dp-train")]
+pub use dfdx;
+
+/// A DP-SGD trainer (feature `dp-train`) for `model`, stepping the built-in optimizer
+/// `optimizer` (`sgd`, `adam`, ... with its default parameters) at learning rate `lr`, over a
+/// training set of `n` examples, accounting with the built-in `rdp` accountant.
+///
+/// ```
+/// # fn main() -> Result<(), mosaic::Error> {
+/// use mosaic::dp::dfdx::prelude::*;
+/// use mosaic::dp::train::{accuracy, BatchSampling, DpSgdConfig, Ghost};
+///
+/// let (train, test) = mosaic_data::digits().split(0.25, 0).unwrap();
+/// let rows = |d: &mosaic_data::Dataset| -> Vec<[f32; 64]> {
+///     (0..d.len()).map(|i| std::array::from_fn(|j| d.row(i)[j])).collect()
+/// };
+/// let (x, y) = (rows(&train), train.labels.clone());
+///
+/// // A 64-32-10 MLP; Poisson batches of 64 in expectation, C = 1, σ = 1.1.
+/// let mut model = Cpu::seed_from_u64(0).build_module::<(Linear<64, 32>, ReLU, Linear<32, 10>), f32>();
+/// let sampling = BatchSampling::Poisson { sampling_rate: 64.0 / x.len() as f64 };
+/// let config = DpSgdConfig::new(sampling, 1.0, 1.1, 1e-5);
+/// let mut trainer = mosaic::dp::dpsgd(&model, config, "sgd", 0.25, x.len())?;
+/// for _ in 0..3 {
+///     let epoch = trainer.epoch::<_, _, 64, 10>(&mut model, &Ghost, &x, &y)?;
+///     assert!(epoch.epsilon.is_finite());
+/// }
+/// // ε after 3 epochs, as `mosaic dp epsilon` would report it for the same q, σ, steps.
+/// let spent = trainer.epsilon()?;
+/// assert!(spent > 0.0 && spent < 10.0);
+/// assert!(accuracy::<_, 64, 10>(&model, &rows(&test), &test.labels) > 0.5);
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "dp-train")]
+pub fn dpsgd<M>(
+    model: &M,
+    config: train::DpSgdConfig,
+    optimizer: &str,
+    lr: f64,
+    n: usize,
+) -> Result<train::DpSgd<'static>, crate::Error>
+where
+    M: dfdx::nn::tensor_collection::TensorCollection<f32, dfdx::tensor::Cpu>,
+{
+    let opt = crate::optim::optimizer(optimizer, &ParamMap::new())?;
+    let opt =
+        mosaic_optim::dfdx::DfdxOptimizer::new(model, opt, lr, mosaic_optim::LrSchedule::Constant)?;
+    Ok(train::DpSgd::new(config, opt, accounting(), n)?)
+}

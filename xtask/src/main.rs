@@ -288,7 +288,14 @@ fn test() -> Result<()> {
     // The facade's per-family entry points are behind features (only `merge` is on by
     // default): run every family's doctests (and the README's) in one build.
     let mut cmd = cargo();
-    cmd.args(["test", "-p", "mosaic", "--features", "full,dfdx", "--doc"]);
+    cmd.args([
+        "test",
+        "-p",
+        "mosaic",
+        "--features",
+        "full,dfdx,dp-train",
+        "--doc",
+    ]);
     run(cmd)?;
     // The template's own tests (it runs our conformance suite on itself), out of tree.
     let mut cmd = cargo();
@@ -382,6 +389,20 @@ fn bench(rest: &[String]) -> Result<()> {
                 "--test-threads=1",
             ]);
         }
+        return run(cmd);
+    }
+    // DP-SGD links its optimizer and accountant plugins statically: no plugin files needed.
+    if rest.first().is_some_and(|a| a == "dp-sgd") {
+        let mut cmd = cargo();
+        cmd.args([
+            "bench",
+            "-p",
+            "mosaic-dp",
+            "--features",
+            "train",
+            "--bench",
+            "dp-sgd",
+        ]);
         return run(cmd);
     }
     let plugins = build_plugins(Profile::Release)?;

@@ -422,12 +422,13 @@ fn merges(reg: &Registry) -> Result<Vec<Row>> {
 pub fn run(reg: &Registry) -> Result<()> {
     let mut rows = Vec::new();
     type Step = fn(&Registry) -> Result<Row>;
-    let steps: [(&str, Step); 5] = [
+    let steps: [(&str, Step); 6] = [
         ("merge", merge),
         ("optim", optim),
         ("dp", dp),
         ("dp", dp_accounting),
         ("dp", dp_selection),
+        ("dp", crate::dp::train_demo_row),
     ];
     for (family, step) in steps {
         rows.push(step(reg).with_context(|| format!("demo of the {family} family"))?);

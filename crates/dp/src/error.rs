@@ -25,6 +25,12 @@ pub enum DpError {
         /// The plugin's error.
         source: RError,
     },
+    /// A training step failed outside the privacy machinery (the optimizer, the model).
+    #[error("training: {reason}")]
+    Training {
+        /// What failed.
+        reason: String,
+    },
 }
 
 impl DpError {
@@ -52,6 +58,7 @@ impl From<DpError> for RError {
             DpError::InvalidParameter { name, reason } => RError::param(&name, reason),
             DpError::InvalidInput { reason } => RError::input(reason),
             DpError::Plugin { source, .. } => source,
+            DpError::Training { reason } => RError::other(reason),
         }
     }
 }

@@ -17,6 +17,8 @@
 //!   Honaker's estimate) and the banded Toeplitz matrix-factorization mechanism, whose
 //!   [`continual::MfStream`] is the correlated noise of DP-FTRL.
 //! - [`synth`]: DP synthetic data by Private Evolution, and the Fréchet distance.
+//! - `train` (feature `train`): DP-SGD for dfdx models — Poisson sampling, per-example
+//!   clipping (ghost clipping for dense layers), exact Gaussian noise, any optimizer plugin.
 //! - [`Release`] calls a loaded mechanism with fresh OS entropy per release, or (for
 //!   experiments, and labelled so) with a fixed seed.
 #![deny(missing_docs)]
@@ -30,6 +32,8 @@ pub mod noise;
 mod release;
 pub mod sampling;
 pub mod synth;
+#[cfg(feature = "train")]
+pub mod train;
 
 pub use accounting::{AccountantSource, Accounting, FnSource};
 pub use error::DpError;

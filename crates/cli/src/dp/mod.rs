@@ -6,10 +6,14 @@
 //!   it, with any loaded accountant plugin ([`accounting`]).
 //! - `synth`: DP synthetic data by Private Evolution on a generated mixture, the Fréchet
 //!   distance per ε ([`synth`]).
+//! - `train`: DP-SGD on the digits data set, per epoch the loss, accuracy and ε ([`train`]).
 
 mod accounting;
 pub mod release;
 mod synth;
+mod train;
+
+pub use train::demo_row as train_demo_row;
 
 use clap::Subcommand;
 use mosaic_dp::DpError;
@@ -31,6 +35,9 @@ pub enum DpCommand {
     /// DP synthetic data: Private Evolution on a generated Gaussian mixture, for each ε the
     /// Fréchet distance between the synthetic and private sets.
     Synth(synth::SynthArgs),
+    /// Train a model with DP-SGD (Poisson sampling, per-example clipping, exact Gaussian
+    /// noise) on a built-in data set; per epoch the loss, accuracy and ε spent.
+    Train(train::TrainArgs),
 }
 
 impl DpCommand {
@@ -42,6 +49,7 @@ impl DpCommand {
             DpCommand::NoiseMultiplier(a) => a.common.json,
             DpCommand::MaxSteps(a) => a.common.json,
             DpCommand::Synth(a) => a.json,
+            DpCommand::Train(a) => a.json,
         }
     }
 }
@@ -54,6 +62,7 @@ pub fn run(cmd: DpCommand) -> anyhow::Result<()> {
         DpCommand::NoiseMultiplier(a) => accounting::noise_multiplier(a),
         DpCommand::MaxSteps(a) => accounting::max_steps(a),
         DpCommand::Synth(a) => synth::run(a),
+        DpCommand::Train(a) => train::run(a),
     }
 }
 
