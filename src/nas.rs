@@ -1,6 +1,6 @@
 //! Neural architecture search (feature `nas`): everything of [`mosaic_nas`], plus [`search`],
 //! which runs a built-in strategy (`nas-basic`: `random`, `regularized-evolution`,
-//! `local-search`; `nas-model`: `reinforce`, `cmab-nas`, `bananas`, linked statically) on a
+//! `local-search`, `evopress`; `nas-model`: `reinforce`, `cmab-nas`, `bananas`, linked statically) on a
 //! tabular benchmark and reports the selection and its regrets.
 //!
 //! ```

@@ -40,7 +40,7 @@ fn every_loaded_nas_library_passes_the_nas_suite() {
             strategies += reports.len();
         }
     }
-    assert!(strategies >= 6, "{strategies} strategies checked");
+    assert!(strategies >= 7, "{strategies} strategies checked");
 }
 
 #[test]
@@ -52,6 +52,7 @@ fn each_strategy_gives_the_same_trace_loaded_and_linked() {
         "random",
         "regularized-evolution",
         "local-search",
+        "evopress",
         "reinforce",
         "cmab-nas",
         "bananas",

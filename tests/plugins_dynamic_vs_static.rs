@@ -26,6 +26,7 @@ fn statik() -> Registry {
         mosaic_plugin_ldp_basic::plugin_module(),
         mosaic_plugin_ldp_freq::plugin_module(),
         mosaic_plugin_ldp_rappor::plugin_module(),
+        mosaic_plugin_ldp_mean::plugin_module(),
         mosaic_plugin_nas_basic::plugin_module(),
     ] {
         reg.add_static(m).unwrap();
@@ -218,6 +219,7 @@ fn at_least_five_algorithms_from_five_libraries() {
         Family::DpMechanism,
         Family::DpAccountant,
         Family::LdpOracle,
+        Family::LdpMean,
         Family::NasStrategy,
     ] {
         assert!(
@@ -302,6 +304,28 @@ fn run_ldp_oracles(reg: &Registry) -> Vec<(Vec<u64>, Vec<u64>)> {
 #[test]
 fn ldp_oracles_dynamic_equal_static() {
     assert_eq!(run_ldp_oracles(&dynamic()), run_ldp_oracles(&statik()));
+}
+
+fn run_ldp_means(reg: &Registry) -> Vec<(Vec<u64>, Vec<u64>)> {
+    ["duchi", "piecewise", "hybrid"]
+        .iter()
+        .map(|name| {
+            let params = ParamMap::new().with("epsilon", 2.0).with("dims", 3i64);
+            let m = mosaic_ldp::MeanEstimator::new(reg.ldp_mean(name, &params).unwrap()).unwrap();
+            let values: Vec<f64> = (0..3 * 9000)
+                .map(|i| ((i % 11) as f64 - 5.0) / 5.0)
+                .collect();
+            let reports = m.perturb(&values, RngSeed::from_u64(9)).unwrap();
+            let state = m.aggregate(&reports).unwrap();
+            assert_eq!(m.estimate(&state).unwrap().means.len(), 3, "{name}");
+            (reports.data.to_vec(), state.words.to_vec())
+        })
+        .collect()
+}
+
+#[test]
+fn ldp_means_dynamic_equal_static() {
+    assert_eq!(run_ldp_means(&dynamic()), run_ldp_means(&statik()));
 }
 
 #[test]

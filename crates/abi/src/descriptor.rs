@@ -21,18 +21,21 @@ pub enum Family {
     DpAccountant,
     /// Local DP frequency oracles (client perturbation, server estimation).
     LdpOracle,
+    /// Local DP mean estimation of bounded numbers (client perturbation, server means).
+    LdpMean,
     /// NAS strategies (ask/tell over a search space).
     NasStrategy,
 }
 
 impl Family {
     /// All families.
-    pub const ALL: [Family; 6] = [
+    pub const ALL: [Family; 7] = [
         Family::Merge,
         Family::Optim,
         Family::DpMechanism,
         Family::DpAccountant,
         Family::LdpOracle,
+        Family::LdpMean,
         Family::NasStrategy,
     ];
 
@@ -44,6 +47,7 @@ impl Family {
             Family::DpMechanism => "dp-mechanism",
             Family::DpAccountant => "dp-accountant",
             Family::LdpOracle => "ldp-oracle",
+            Family::LdpMean => "ldp-mean",
             Family::NasStrategy => "nas-strategy",
         }
     }

@@ -35,8 +35,9 @@ pub use family::dp::{
     Output, PrivacyEvent, Sampling,
 };
 pub use family::ldp::{
-    Estimate, FrequencyOracle, FrequencyOracleBox, FrequencyOracleFfi, ItemEstimates, OracleId,
-    OracleLayout, ReportDistribution, ReportSlice, Reports, State, StateKind, RNG_BLOCK,
+    Estimate, FrequencyOracle, FrequencyOracleBox, FrequencyOracleFfi, ItemEstimates, MeanEstimate,
+    MeanLayout, MeanMechanism, MeanMechanismBox, MeanMechanismFfi, OracleId, OracleLayout,
+    ReportDistribution, ReportSlice, Reports, State, StateKind, RNG_BLOCK,
 };
 pub use family::merge::{MergeCall, MergeMethod, MergeMethodBox, MergeMethodFfi};
 pub use family::nas::{

@@ -17,9 +17,9 @@ use abi_stable::{
 use crate::family::{dp, ldp, merge, nas, optim};
 use crate::{
     Accountant, AccountantBox, AlgorithmDescriptor, ErrorKind, Family, FrequencyOracle,
-    FrequencyOracleBox, Mechanism, MechanismBox, MergeMethod, MergeMethodBox, Optimizer,
-    OptimizerBox, ParamMap, ParamScope, RError, RngSeed, SearchSpace, SearchStrategy,
-    SearchStrategyBox, ABI_VERSION,
+    FrequencyOracleBox, MeanMechanism, MeanMechanismBox, Mechanism, MechanismBox, MergeMethod,
+    MergeMethodBox, Optimizer, OptimizerBox, ParamMap, ParamScope, RError, RngSeed, SearchSpace,
+    SearchStrategy, SearchStrategyBox, ABI_VERSION,
 };
 
 /// Set (to anything but `0`) to also print the panic hook's usual report — the message and,
@@ -138,6 +138,9 @@ pub struct PluginMod {
         &ParamMap,
         RngSeed,
     ) -> RResult<SearchStrategyBox, RError>,
+    /// Construct an LDP mean mechanism (after the first prefix; every plugin of this
+    /// `ABI_VERSION` has it).
+    pub new_ldp_mean: extern "C" fn(RStr<'_>, &ParamMap) -> RResult<MeanMechanismBox, RError>,
 }
 
 impl RootModule for PluginModRef {
@@ -160,6 +163,7 @@ enum Constructor {
     Mechanism(Ctor<Box<dyn Mechanism>>),
     Accountant(Ctor<Box<dyn Accountant>>),
     Ldp(Ctor<Box<dyn FrequencyOracle>>),
+    LdpMean(Ctor<Box<dyn MeanMechanism>>),
     Nas(NasCtor),
 }
 
@@ -263,6 +267,16 @@ impl Plugin {
     ) -> Plugin {
         let c: Ctor<Box<dyn FrequencyOracle>> = Box::new(move |p| Ok(Box::new(ctor(p)?)));
         self.push(descriptor, Family::LdpOracle, Constructor::Ldp(c))
+    }
+
+    /// Add an LDP mean mechanism.
+    pub fn ldp_mean<M: MeanMechanism>(
+        self,
+        descriptor: AlgorithmDescriptor,
+        ctor: impl Fn(&ParamMap) -> Result<M, RError> + Send + Sync + 'static,
+    ) -> Plugin {
+        let c: Ctor<Box<dyn MeanMechanism>> = Box::new(move |p| Ok(Box::new(ctor(p)?)));
+        self.push(descriptor, Family::LdpMean, Constructor::LdpMean(c))
     }
 
     /// Add a NAS strategy.
@@ -398,6 +412,28 @@ extern "C" fn new_ldp_oracle_impl<P: PluginSource>(
     })
 }
 
+// Mean mechanisms are wrapped with their name and resolved parameters, like oracles.
+extern "C" fn new_ldp_mean_impl<P: PluginSource>(
+    name: RStr<'_>,
+    params: &ParamMap,
+) -> RResult<MeanMechanismBox, RError> {
+    guard("constructor", || {
+        let plugin = P::plugin();
+        let entry = plugin.find(Family::LdpMean, name.as_str())?;
+        let params = plugin.resolve(entry, params)?;
+        match &entry.ctor {
+            Constructor::LdpMean(c) => Ok(ldp::mean::into_ffi(
+                name.as_str(),
+                params.clone(),
+                c(&params)?,
+            )),
+            _ => Err(RError::unsupported(format!(
+                "`{name}` is not an LDP mean mechanism"
+            ))),
+        }
+    })
+}
+
 extern "C" fn new_nas_strategy_impl<P: PluginSource>(
     name: RStr<'_>,
     space: &SearchSpace,
@@ -431,6 +467,7 @@ pub fn root_module<P: PluginSource>() -> PluginModRef {
         new_accountant: new_accountant_impl::<P>,
         new_ldp_oracle: new_ldp_oracle_impl::<P>,
         new_nas_strategy: new_nas_strategy_impl::<P>,
+        new_ldp_mean: new_ldp_mean_impl::<P>,
     }
     .leak_into_prefix()
 }

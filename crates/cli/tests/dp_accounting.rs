@@ -49,7 +49,8 @@ const DPSGD: [&str; 8] = [
 #[test]
 fn epsilon_json_contract_and_values() {
     let row = fixture_row();
-    let mut args = DPSGD.to_vec();
+    let mut args = vec!["epsilon"];
+    args.extend(DPSGD);
     args.push("--json");
     let v = json(&run(&args));
     assert_eq!(v["accountant"], "rdp");
@@ -68,7 +69,9 @@ fn epsilon_json_contract_and_values() {
     let want = row["pld_epsilon"].as_f64().unwrap();
     assert!((-5e-3..=2e-2).contains(&(e / want - 1.0)), "{v}");
     // Text mode: one line naming the accountant and the order.
-    let o = run(&DPSGD);
+    let mut text = vec!["epsilon"];
+    text.extend(DPSGD);
+    let o = run(&text);
     let line = String::from_utf8(o.stdout).unwrap();
     assert!(
         line.starts_with("epsilon = 5.63") && line.contains("order 4.7"),

@@ -142,10 +142,7 @@ fn errors_name_the_line_or_the_parameter() {
         "1\n\n2.5\n",
     );
     let err = text(&o.stderr);
-    assert!(
-        err.contains("index 1") && err.contains("input line 3"),
-        "{err}"
-    );
+    assert!(err.contains("index 1") && err.contains("line 3:"), "{err}");
     for (args, needle) in [
         (vec!["--epsilon", "0", "--sensitivity", "1"], "`epsilon`"),
         (

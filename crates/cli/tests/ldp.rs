@@ -337,3 +337,134 @@ fn errors_name_the_parameter_value_line_and_oracle() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("`gg`"));
 }
+
+#[test]
+fn mean_prints_the_contract_fields_for_every_mechanism() {
+    for mech in ["duchi", "piecewise", "hybrid"] {
+        let d = json(mosaic(
+            &[
+                "ldp",
+                "mean",
+                "--mechanism",
+                mech,
+                "--epsilon",
+                "1",
+                "--users",
+                "20000",
+                "--json",
+            ],
+            b"",
+        ));
+        assert_eq!(d["mechanism"], mech);
+        let (mse, var) = (d["mse"].as_f64().unwrap(), d["variance"].as_f64().unwrap());
+        // One run: the squared error of one mean is var·χ²₁, below 30·var but for 3e-8.
+        assert!(var > 0.0 && mse < 30.0 * var, "{mech}: {mse} vs {var}");
+        assert!(d["reports_per_second"].as_f64().unwrap() > 0.0);
+        assert!(d["worst_variance"].as_f64().unwrap() >= var * (1.0 - 1e-9));
+    }
+    let d = json(mosaic(
+        &[
+            "ldp",
+            "mean",
+            "--mechanism",
+            "piecewise",
+            "--epsilon",
+            "4",
+            "--users",
+            "5000",
+            "--dims",
+            "6",
+            "--k",
+            "2",
+            "--json",
+        ],
+        b"",
+    ));
+    assert_eq!(d["means"].as_array().unwrap().len(), 6);
+    let o = mosaic(
+        &[
+            "ldp",
+            "mean",
+            "--mechanism",
+            "piecewise",
+            "--epsilon",
+            "0",
+            "--users",
+            "10",
+            "--json",
+        ],
+        b"",
+    );
+    let e = json_error(&o, 3);
+    assert_eq!(e["parameter"], "epsilon", "{e}");
+    assert_eq!(e["algorithm"], "piecewise", "{e}");
+}
+
+#[test]
+fn heavy_hitters_prints_precision_and_recall() {
+    for proto in ["pem", "treehist"] {
+        let d = json(mosaic(
+            &[
+                "ldp",
+                "heavy-hitters",
+                "--protocol",
+                proto,
+                "--epsilon",
+                "64",
+                "--users",
+                "20000",
+                "--bits",
+                "32",
+                "--k",
+                "4",
+                "--distribution",
+                "zipf:2",
+                "--json",
+            ],
+            b"",
+        ));
+        assert_eq!(d["protocol"], proto);
+        // ε = 64: the oracle is exact up to each level's sampling of users.
+        assert!(d["recall"].as_f64().unwrap() >= 0.75, "{proto}: {d}");
+    }
+    let d = json(mosaic(
+        &[
+            "ldp",
+            "heavy-hitters",
+            "--protocol",
+            "tap",
+            "--epsilon",
+            "64",
+            "--users",
+            "30000",
+            "--k",
+            "4",
+            "--parties",
+            "3",
+            "--distribution",
+            "zipf:2",
+            "--json",
+        ],
+        b"",
+    ));
+    assert!(d["recall"].as_f64().unwrap() >= 0.75, "{d}");
+    assert!(d["pem_per_party"]["recall"].as_f64().is_some());
+    let o = mosaic(
+        &[
+            "ldp",
+            "heavy-hitters",
+            "--protocol",
+            "pem",
+            "--epsilon",
+            "1",
+            "--users",
+            "100",
+            "--parties",
+            "2",
+            "--json",
+        ],
+        b"",
+    );
+    let e = json_error(&o, 2);
+    assert!(e["message"].as_str().unwrap().contains("--parties"), "{e}");
+}

@@ -28,7 +28,12 @@ fn json_ok(args: &[&str]) -> Value {
 fn err_of(args: &[&str]) -> String {
     let o = mosaic(args);
     assert!(!o.status.success(), "mosaic {args:?} succeeded");
-    String::from_utf8_lossy(&o.stderr).to_string()
+    // With `--json` the error is a JSON document on stdout (docs/cli.md); else text on stderr.
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 #[test]

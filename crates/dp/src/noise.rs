@@ -103,7 +103,7 @@ impl DiscreteGaussian {
         }
         let noise = sampling::GaussianNoise::new(std_dev)
             .map_err(|e| DpError::param("std_dev", format!("{std_dev}: {e}")))?;
-        if !(noise.sigma().is_finite() && noise.grid().step() > 0.0) {
+        if !(noise.sigma().is_finite() && noise.grid().step().is_normal()) {
             return Err(DpError::param(
                 "std_dev",
                 format!("{std_dev} has no normal noise grid"),

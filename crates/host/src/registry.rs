@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use abi_stable::library::{lib_header_from_path, LibraryError};
 use abi_stable::std_types::RStr;
 use mosaic_abi::{
-    AccountantBox, AlgorithmDescriptor, Family, FrequencyOracleBox, MechanismBox, MergeMethodBox,
-    OptimizerBox, ParamMap, ParamScope, PluginInfo, PluginModRef, RngSeed, SearchSpace,
-    SearchStrategyBox, ABI_VERSION,
+    AccountantBox, AlgorithmDescriptor, Family, FrequencyOracleBox, MeanMechanismBox, MechanismBox,
+    MergeMethodBox, OptimizerBox, ParamMap, ParamScope, PluginInfo, PluginModRef, RngSeed,
+    SearchSpace, SearchStrategyBox, ABI_VERSION,
 };
 
 use crate::{HostError, DYLIB_EXTENSION, PLUGIN_PATH_ENV};
@@ -392,6 +392,14 @@ impl Registry {
         (p.module.new_ldp_oracle())(RStr::from_str(name), &params)
             .into_result()
             .map_err(Self::plugin_err(Family::LdpOracle, name, p))
+    }
+
+    /// Instantiate an LDP mean mechanism.
+    pub fn ldp_mean(&self, name: &str, params: &ParamMap) -> Result<MeanMechanismBox, HostError> {
+        let (p, params) = self.prepare(Family::LdpMean, name, params, true)?;
+        (p.module.new_ldp_mean())(RStr::from_str(name), &params)
+            .into_result()
+            .map_err(Self::plugin_err(Family::LdpMean, name, p))
     }
 
     /// Instantiate a NAS strategy over `space`.

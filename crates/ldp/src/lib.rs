@@ -14,6 +14,12 @@
 //!   an unbiased count of every item with the variance of each, or of a candidate list only
 //!   ([`Oracle::estimate_items`]).
 //!
+//! Mean estimation of bounded numbers (`mosaic-plugin-ldp-mean`'s `duchi`, `piecewise`,
+//! `hybrid`) has the same two halves over vectors of reals in `[-1, 1]`: [`MeanEstimator`].
+//!
+//! [`heavy_hitters`] finds the most frequent values of large domains (PEM, TreeHist, the
+//! federated target-aligning prefix tree) over any frequency oracle, host-side.
+//!
 //! [`postprocess`] makes estimates consistent (clip, Norm-Sub, Base-Cut); [`simulate`] runs a
 //! seeded population end to end and compares the error with the theory.
 //!
@@ -39,6 +45,8 @@ mod client;
 mod error;
 pub mod estimate;
 pub mod hash;
+pub mod heavy_hitters;
+pub mod mean;
 mod oracle;
 pub mod params;
 pub mod postprocess;
@@ -50,6 +58,8 @@ mod wire;
 
 pub use client::LdpClient;
 pub use error::{LdpError, Result};
+pub use heavy_hitters::{HeavyHitters, PrefixTree};
+pub use mean::{simulate_mean, MeanEstimator, MeanSimulation};
 pub use mosaic_abi::family::ldp::*;
 pub use mosaic_abi::{ParamMap, ParamValue, PluginModRef, RError, RngSeed};
 pub use oracle::Oracle;

@@ -4,13 +4,15 @@
 //! - The ABI types ([`SearchSpace`], [`Choice`], [`CellGraph`], [`Observation`],
 //!   [`SearchStrategy`], [`SearchStrategyBox`]) are re-exported from `mosaic-abi`; strategies
 //!   ship in plugins (`mosaic-plugin-nas-basic`: `random`, `regularized-evolution`,
-//!   `local-search`; `mosaic-plugin-nas-model`: `reinforce`, `cmab-nas`, `bananas`).
+//!   `local-search`, `evopress`; `mosaic-plugin-nas-model`: `reinforce`, `cmab-nas`, `bananas`).
 //! - [`Space`] indexes a [`SearchSpace`]: enumerate, sample, mutate, neighbours, the stable
 //!   architecture id, and the one-hot / adjacency / path [`Encoding`]s. Strategies build it
 //!   from the space they are given, so host and plugin agree on every architecture.
 //! - An [`Evaluator`] answers architectures with [`Metrics`] (validation, test, latency,
 //!   parameters, cost); [`TabularBenchmark`] looks them up (JSON tables, the built-in
 //!   [`TabularBenchmark::toy`], and [`nas_bench_graph`]).
+//! - [`compression`]: spaces of per-layer compression levels under a global budget
+//!   (EvoPress' search space): the exact budget, its uniform sampling and the additive optimum.
 //! - [`search`] is the short path: one strategy of a plugin on a table, the selection and
 //!   its regrets.
 //! - [`run_search`] runs the ask/tell loop (budget, batched asks, progress bar) into a
@@ -35,6 +37,7 @@
 
 mod builder;
 mod compare;
+pub mod compression;
 mod encode;
 mod error;
 mod evaluator;

@@ -92,6 +92,7 @@ pub fn check_plugin(module: PluginModRef) -> Result<ConformanceReport, String> {
             Family::DpMechanism => check_mechanism(module, algo)?,
             Family::DpAccountant => check_accountant(module, algo)?,
             Family::LdpOracle => check_ldp(module, algo)?,
+            Family::LdpMean => check_ldp_mean(module, algo)?,
             Family::NasStrategy => check_nas(module, algo)?,
         }
         report
@@ -417,6 +418,74 @@ fn check_ldp(module: PluginModRef, algo: &AlgorithmDescriptor) -> Result<(), Str
         return Err(fail(algo, "accepted malformed reports"));
     }
     Ok(())
+}
+
+fn check_ldp_mean(module: PluginModRef, algo: &AlgorithmDescriptor) -> Result<(), String> {
+    let params = global_params(algo);
+    let raw = (module.new_ldp_mean())(RStr::from_str(algo.name.as_str()), &params)
+        .into_result()
+        .map_err(|e| fail(algo, format!("construction failed: {e}")))?;
+    no_panic(algo, raw.layout().into_result())?
+        .map_err(|e| fail(algo, format!("layout failed: {e}")))?;
+    let m = mosaic_ldp::MeanEstimator::new(raw).map_err(|e| fail(algo, e))?;
+    let d = m.dims();
+    let vals: Vec<f64> = (0..40 * d).map(|i| ((i % 7) as f64 - 3.0) / 3.0).collect();
+    let seed = RngSeed::from_u64(5);
+    let a = m
+        .perturb(&vals, seed)
+        .map_err(|e| fail(algo, format!("perturb failed: {e}")))?;
+    if a != m.perturb(&vals, seed).map_err(|e| fail(algo, e))? {
+        return Err(fail(algo, "same seed gave different reports"));
+    }
+    if a.len() != 40 {
+        return Err(fail(algo, "perturb did not give one report per user"));
+    }
+    let mut bad = vals.clone();
+    bad[d] = 1.5;
+    if m.perturb(&bad, seed).is_ok() {
+        return Err(fail(algo, "accepted a value outside [-1, 1]"));
+    }
+    let state = m
+        .aggregate(&a)
+        .map_err(|e| fail(algo, format!("aggregate failed: {e}")))?;
+    let est = m
+        .estimate(&state)
+        .map_err(|e| fail(algo, format!("estimate failed: {e}")))?;
+    if est.means.len() != d || est.variance.len() != d || est.reports != 40 {
+        return Err(fail(algo, "estimate has the wrong shape"));
+    }
+    let v = m
+        .variance(&vals)
+        .map_err(|e| fail(algo, format!("variance failed: {e}")))?;
+    if v.len() != d
+        || v.iter()
+            .zip(est.variance.iter())
+            .any(|(t, w)| !(*t > 0.0 && *t <= w * (1.0 + 1e-9)))
+    {
+        return Err(fail(
+            algo,
+            "theoretical variance not positive or above the worst case",
+        ));
+    }
+    let foreign = mosaic_abi::Reports {
+        oracle: mosaic_abi::OracleId::new("another", ParamMap::new()),
+        report_len: a.report_len,
+        data: a.data.clone(),
+    };
+    if no_panic(algo, m_raw_aggregate(&m, &foreign))?.is_ok() {
+        return Err(fail(algo, "accepted reports of another mechanism"));
+    }
+    Ok(())
+}
+
+fn m_raw_aggregate(
+    m: &mosaic_ldp::MeanEstimator,
+    r: &mosaic_abi::Reports,
+) -> Result<mosaic_abi::State, RError> {
+    m.aggregate(r).map_err(|e| match e {
+        mosaic_ldp::LdpError::Oracle { source, .. } => source,
+        other => RError::other(other.to_string()),
+    })
 }
 
 fn check_nas(module: PluginModRef, algo: &AlgorithmDescriptor) -> Result<(), String> {

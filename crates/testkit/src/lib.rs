@@ -17,6 +17,7 @@ pub mod conformance;
 pub mod dp_accountant;
 pub mod dp_mechanism;
 pub mod ldp;
+pub mod ldp_mean;
 pub mod merge;
 pub mod nas;
 pub mod optim;

@@ -21,7 +21,7 @@ use mosaic_abi::{
     RngSeed, SearchSpace, SearchStrategyBox,
 };
 use mosaic_nas::{
-    nas_bench_graph, resume_search, run_search, Encoding, Evaluator, Metrics, RunInfo,
+    compression, nas_bench_graph, resume_search, run_search, Encoding, Evaluator, Metrics, RunInfo,
     SearchOptions, Space, Stop, TabularBenchmark, Trace,
 };
 use rand::SeedableRng;
@@ -331,6 +331,87 @@ pub fn check_nas_plugin(module: PluginModRef) -> Result<Vec<StrategyReport>, Str
             check_strategy(module, a.name.as_str(), &params)
         })
         .collect()
+}
+
+/// Check that a budget-aware strategy (one that reads [`compression::LAYER_SIZES`] and
+/// [`compression::TARGET_LEVEL`], as EvoPress does) proposes only candidates meeting the
+/// budget exactly, with asks of 1 and 4, through an evaluator that refuses any other: on 10
+/// layers in two size groups (5 levels, about 10^7 encodings) and on 4 equal layers of 3
+/// levels (19 of 81 encodings meet the budget: the strategy must stop with `Exhausted` only
+/// after proposing all 19, each once). `params` are added to the budget's.
+pub fn check_level_budget(
+    module: PluginModRef,
+    name: &str,
+    params: &ParamMap,
+) -> Result<StrategyReport, String> {
+    let mut report = StrategyReport::default();
+    let levels = ["l0", "l1", "l2", "l3", "l4"];
+    let wide: Vec<(String, u64)> = (0..10)
+        .map(|l| (format!("layer_{l}"), if l % 3 == 0 { 3 } else { 1 }))
+        .collect();
+    let small: Vec<(String, u64)> = (0..4).map(|l| (format!("layer_{l}"), 1)).collect();
+    let cases = [
+        (compression::LevelSpace::new(&wide, &levels, 2.0), 60usize),
+        (compression::LevelSpace::new(&small, &levels[..3], 1.0), 25),
+    ];
+    for (ls, budget) in cases {
+        let ls = ls.map_err(|e| e.to_string())?;
+        let mut p = ls.strategy_params();
+        for (k, v) in params.iter() {
+            p.insert(k, v.clone());
+        }
+        let space = ls.search_space();
+        let view = Space::new(space).map_err(|e| e.to_string())?;
+        let feasible = ls.budget().count();
+        for batch in [1usize, 4] {
+            let fail =
+                |m: String| format!("strategy `{name}` on `{}` (batch {batch}): {m}", space.name);
+            let mut s = construct(module, name, space, &p, 3)?;
+            let values: Vec<Vec<f64>> = (0..view.dims())
+                .map(|l| {
+                    (0..view.radices()[l])
+                        .map(|o| -mix((l * 10 + o as usize) as u64))
+                        .collect()
+                })
+                .collect();
+            let mut ev = compression::AdditiveLevels::new(values, ls.budget().clone())
+                .map_err(|e| e.to_string())?;
+            let t = run_search(
+                &mut s,
+                &view,
+                &mut ev,
+                &SearchOptions::new(budget).batch(batch),
+                &RunInfo::new(name, &p, 3),
+            )
+            .map_err(|e| fail(e.to_string()))?;
+            if let Some(q) = t.queries.iter().find(|q| !ls.budget().meets(&q.arch)) {
+                return Err(fail(format!("proposed {:?} off the budget", q.arch)));
+            }
+            let distinct: HashSet<u64> = t.queries.iter().map(|q| q.arch_id).collect();
+            match t.stop {
+                Stop::Exhausted if distinct.len() as u128 != feasible || t.repeats() > 0 => {
+                    return Err(fail(format!(
+                        "exhausted after {} distinct of {feasible} candidates",
+                        distinct.len()
+                    )))
+                }
+                Stop::Exhausted => {}
+                _ if t.len() != budget => {
+                    return Err(fail(format!(
+                        "stopped after {} of {budget} queries",
+                        t.len()
+                    )))
+                }
+                _ => {}
+            }
+        }
+        report.checked.push(format!(
+            "{name} on {}: every candidate meets the budget {}",
+            space.name,
+            ls.budget().total()
+        ));
+    }
+    Ok(report)
 }
 
 /// Check a search space's own properties on `samples` random valid encodings (seeded):

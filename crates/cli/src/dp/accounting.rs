@@ -16,10 +16,10 @@ use crate::output;
 #[derive(Args, Debug)]
 pub struct Common {
     /// δ of the (ε, δ) guarantee, in (0, 1).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     delta: f64,
     /// Sampling rate q ∈ (0, 1] (batch size / data set size; Poisson sampling).
-    #[arg(long = "sampling-rate")]
+    #[arg(long = "sampling-rate", allow_negative_numbers = true)]
     sampling_rate: f64,
     /// The accountant: `rdp` (Rényi DP, reports the optimal order), `pld` (privacy loss
     /// distributions, tighter), or any loaded accountant plugin.
@@ -39,7 +39,7 @@ pub struct Common {
 #[derive(Args, Debug)]
 pub struct EpsilonArgs {
     /// Noise multiplier σ (noise standard deviation / L2 clipping norm), > 0.
-    #[arg(long = "noise-multiplier")]
+    #[arg(long = "noise-multiplier", allow_negative_numbers = true)]
     noise_multiplier: f64,
     /// Number of steps, ≥ 1.
     #[arg(long)]
@@ -52,7 +52,7 @@ pub struct EpsilonArgs {
 #[derive(Args, Debug)]
 pub struct NoiseMultiplierArgs {
     /// The target ε, > 0.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     epsilon: f64,
     /// Number of steps, ≥ 1.
     #[arg(long)]
@@ -69,10 +69,10 @@ pub struct NoiseMultiplierArgs {
 #[derive(Args, Debug)]
 pub struct MaxStepsArgs {
     /// The target ε, > 0.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     epsilon: f64,
     /// Noise multiplier σ, > 0.
-    #[arg(long = "noise-multiplier")]
+    #[arg(long = "noise-multiplier", allow_negative_numbers = true)]
     noise_multiplier: f64,
     #[command(flatten)]
     pub common: Common,

@@ -4,14 +4,19 @@
 //! - `perturb`: the client half, values (stdin) → reports (stdout, packed binary or JSON);
 //! - `aggregate`: reports → a saved server state;
 //! - `estimate`: reports and/or saved states → estimated counts with their variance;
-//! - `merge-state`: saved states of several servers → one.
+//! - `merge-state`: saved states of several servers → one;
+//! - `heavy-hitters`: PEM, TreeHist, TAP on a seeded Zipf population, precision and recall;
+//! - `mean`: mean estimation of bounded numbers (Duchi, Piecewise, Hybrid) on a seeded
+//!   population, error against theory.
 //!
 //! Every oracle command takes `--oracle NAME --epsilon E --domain D` and `--param NAME=VALUE`
 //! for the oracle's other parameters ([`OracleArgs`]); later commands of the family
 //! (`heavy-hitters`, `mean`) add their variants to [`LdpCommand`] and their own files here.
 
 mod client;
+mod heavy_hitters;
 mod io;
+mod mean;
 mod server;
 mod simulate;
 
@@ -39,6 +44,12 @@ pub enum LdpCommand {
     Estimate(server::EstimateArgs),
     /// Merge saved server states of one oracle (files, or stdin) into one state.
     MergeState(server::MergeStateArgs),
+    /// Heavy hitters of a seeded Zipf population of B-bit values: PEM, TreeHist or the
+    /// federated TAP over several parties; precision and recall of the top K.
+    HeavyHitters(heavy_hitters::HeavyHittersArgs),
+    /// Mean of bounded numbers: a seeded population of vectors in [-1, 1] through a mean
+    /// mechanism (duchi, piecewise, hybrid); error against its theoretical variance.
+    Mean(mean::MeanArgs),
 }
 
 impl LdpCommand {
@@ -48,6 +59,8 @@ impl LdpCommand {
             LdpCommand::Simulate(a) => a.json,
             LdpCommand::Perturb(_) | LdpCommand::Aggregate(_) | LdpCommand::MergeState(_) => false,
             LdpCommand::Estimate(a) => a.json,
+            LdpCommand::Mean(a) => a.json,
+            LdpCommand::HeavyHitters(a) => a.json,
         }
     }
 }
@@ -60,6 +73,8 @@ pub fn run(cmd: LdpCommand) -> Result<()> {
         LdpCommand::Aggregate(a) => server::aggregate(a),
         LdpCommand::Estimate(a) => server::estimate(a),
         LdpCommand::MergeState(a) => server::merge_state(a),
+        LdpCommand::Mean(a) => mean::run(a),
+        LdpCommand::HeavyHitters(a) => heavy_hitters::run(a),
     }
 }
 

@@ -3,9 +3,10 @@
 use mosaic_abi::{AccountantBox, RngSeed};
 use rand_chacha::ChaCha20Rng;
 
+use super::public_uniform_below as uniform_below;
 use crate::calibrate::{self, NoiseCalibration};
 use crate::noise::{DiscreteGaussian, Noise, NoiseSource};
-use crate::sampling::{rng_from_seed, uniform_below, Bits};
+use crate::sampling::rng_from_seed;
 use crate::Accounting;
 use crate::{DpError, PrivacyEvent, Sampling};
 
@@ -241,7 +242,6 @@ impl Evolution {
 /// `population` indices drawn with replacement with probabilities ∝ `weights` (uniform when
 /// every weight is 0), from exact integer draws on the weights' 2^-32 quantization.
 fn resample(weights: &[f64], population: usize, rng: &mut ChaCha20Rng) -> Vec<usize> {
-    let rng = &mut Bits::new(rng);
     let total: f64 = weights.iter().sum();
     if total.is_nan() || total <= 0.0 {
         return (0..population)

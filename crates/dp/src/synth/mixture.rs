@@ -5,7 +5,8 @@ use mosaic_abi::RngSeed;
 use rand::Rng;
 use rand_distr::StandardNormal;
 
-use crate::sampling::{rng_from_seed, uniform_below, Bits};
+use super::public_uniform_below as uniform_below;
+use crate::sampling::rng_from_seed;
 use crate::DpError;
 
 use super::Points;
@@ -71,7 +72,7 @@ impl GaussianMixture {
         let d = self.means.dim();
         let mut data = Vec::with_capacity(n * d);
         for _ in 0..n {
-            let c = uniform_below(&mut Bits::new(&mut rng), self.means.len() as u128) as usize;
+            let c = uniform_below(&mut rng, self.means.len() as u128) as usize;
             for &m in self.means.row(c) {
                 let z: f64 = rng.sample(StandardNormal);
                 data.push(m + self.std * z);

@@ -50,3 +50,29 @@ pub use generator::{GaussianGenerator, Generator};
 pub use histogram::{dp_nearest_neighbor_histogram, nearest_neighbor_votes};
 pub use mixture::GaussianMixture;
 pub use points::Points;
+
+/// A uniform integer in `[0, n)` from a generator's 64-bit words (masked rejection), for the
+/// public randomness of synthetic-data generation and resampling (not a DP sampler: those
+/// draw from [`crate::sampling::Bits`]).
+///
+/// # Panics
+/// If `n` is zero.
+pub(crate) fn public_uniform_below<R: rand_core::RngCore + ?Sized>(rng: &mut R, n: u128) -> u128 {
+    assert!(n > 0, "public_uniform_below(0) has no outcome");
+    let bits = 128 - (n - 1).leading_zeros();
+    let mask = if bits == 128 {
+        u128::MAX
+    } else {
+        (1u128 << bits) - 1
+    };
+    loop {
+        let x = if bits <= 64 {
+            rng.next_u64() as u128
+        } else {
+            ((rng.next_u64() as u128) << 64) | rng.next_u64() as u128
+        } & mask;
+        if x < n {
+            return x;
+        }
+    }
+}

@@ -77,12 +77,12 @@ impl DiscreteGaussianMechanism {
         check_positive_sensitivity(sensitivity)?;
         let root = (2.0 * self.rho).sqrt().next_down();
         let sigma = div_up(sensitivity, root);
-        Ok(Rational::from_f64("sensitivity", sigma).map_err(|_| {
+        Rational::from_f64("sensitivity", sigma).map_err(|_| {
             RError::param(
                 "sensitivity",
                 format!("σ = {sigma} for sensitivity {sensitivity} is outside the exact range"),
             )
-        })?)
+        })
     }
 
     /// The ρ of the σ actually used, `Δ²/(2σ²)` rounded up (at most the target).

@@ -70,12 +70,12 @@ impl Geometric {
     pub fn scale(&self, sensitivity: f64) -> Result<Rational, RError> {
         let d = integer_sensitivity(sensitivity)?;
         let t = div_up(d as f64, self.epsilon);
-        Ok(Rational::from_f64("epsilon", t).map_err(|_| {
+        Rational::from_f64("epsilon", t).map_err(|_| {
             RError::param(
                 "epsilon",
                 format!("the noise scale {t} = ⌊Δ⌋/ε is outside the exact range [2^-63, 2^63]"),
             )
-        })?)
+        })
     }
 }
 

@@ -69,12 +69,12 @@ impl RandomizedResponse {
         check_positive_sensitivity(sensitivity)?;
         let records = sensitivity.ceil();
         let e = div_down(self.epsilon, records);
-        Ok(Rational::from_f64("epsilon", e).map_err(|_| {
+        Rational::from_f64("epsilon", e).map_err(|_| {
             RError::param(
                 "epsilon",
                 format!("ε / {records} = {e} is outside the exact range [2^-63, 2^11]"),
             )
-        })?)
+        })
     }
 
     /// The probability of keeping the true category, `e^ε' / (e^ε' + k − 1)`, for display.

@@ -6,6 +6,8 @@
 //!   ([`RNG_BLOCK`]).
 //! - [`state`]: building, checking and merging server states (canonical, so merging is exact
 //!   whatever the order and split).
+//! - [`mean`]: mean estimation of bounded numbers ([`MeanMechanismFfi`], [`MeanMechanism`]),
+//!   on the same ids, report batches and states.
 //! - This module: the ABI ([`FrequencyOracleFfi`]), the plain trait plugin authors implement
 //!   ([`FrequencyOracle`]) and the adapter between them.
 //!
@@ -18,6 +20,7 @@
 //! bits set above `report_bits`, and states of the wrong structure; it builds report-multiset
 //! states itself.
 
+pub mod mean;
 pub mod state;
 pub mod types;
 
@@ -26,6 +29,7 @@ use abi_stable::{
     std_types::{RBox, ROption, RResult, RSlice, RSliceMut, RVec},
 };
 
+pub use mean::{MeanEstimate, MeanLayout, MeanMechanism, MeanMechanismBox, MeanMechanismFfi};
 pub use types::{
     Estimate, OracleId, OracleLayout, ReportDistribution, ReportSlice, Reports, State, StateKind,
     RNG_BLOCK,
