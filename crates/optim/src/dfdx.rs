@@ -11,10 +11,16 @@
 //! tensor's storage private, so parameter values go through one scratch buffer per tensor,
 //! allocated once: copied out before the step and back after it (`copy_into`/`copy_from`).
 //!
-//! ```no_run
+//! ```
 //! # use dfdx::prelude::*;
 //! # use mosaic_optim::{dfdx::DfdxOptimizer, LrSchedule, OptimizerBox};
-//! # fn adam() -> OptimizerBox { unimplemented!() }
+//! // Adam from the optim-basic plugin, linked statically (a loaded `.so` works the same way).
+//! fn adam() -> OptimizerBox {
+//!     let module = mosaic_plugin_optim_basic::plugin_module();
+//!     (module.new_optimizer())("adam".into(), &mosaic_abi::ParamMap::new())
+//!         .into_result()
+//!         .expect("adam with its defaults")
+//! }
 //! let dev = Cpu::default();
 //! let mut model = dev.build_module::<(Linear<4, 8>, ReLU, Linear<8, 2>), f32>();
 //! let mut opt = DfdxOptimizer::new(&model, adam(), 1e-3, LrSchedule::Constant)?;
